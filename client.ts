@@ -1,0 +1,211 @@
+/**
+ * `tcpka client`: opens connections, turns keep-alive on with the requested timings, prints what
+ * the kernel reports back, holds the connections idle and says how each one ended.
+ */
+import type { Command } from "./lib/cli/command.ts";
+import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
+import {
+  durationFlag,
+  integerFlag,
+  noPositionals,
+  parseFlags,
+  portFlag,
+  stringFlag,
+} from "./lib/cli/flags.ts";
+import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
+import { listenForShutdown } from "./lib/cli/signals.ts";
+import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
+import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
+import { holdSession } from "./lib/net/session.ts";
+import { formatEndpoint } from "./lib/net/ip.ts";
+import { formatDuration } from "./lib/duration.ts";
+import { createReporter, type Reporter } from "./lib/report/reporter.ts";
+
+export interface ClientConfig {
+  host: string;
+  port: number;
+  keepalive: KeepAliveRequest;
+  /** 0 = until the peer closes. */
+  holdMs: number;
+  connections: number;
+  json: boolean;
+}
+
+import { DEFAULT_PORT } from "./lib/defaults.ts";
+const DEFAULT_PERIOD_MS = 2000;
+const DEFAULT_HOLD_MS = 10_000;
+
+const HELP = `Usage: tcpka client [flags]
+
+Connects to a server, turns on TCP keep-alive with the given timings, prints the values read back
+from the kernel, holds the connection idle and reports how it ended: closed by us after --hold,
+closed by the peer (FIN), reset by the peer (RST), or timed out because keep-alive probes went
+unanswered (ETIMEDOUT).
+
+Flags:
+  --host HOST           server address (default 127.0.0.1)
+  --port N              server port (default ${DEFAULT_PORT})
+  --hold DURATION       how long to hold each connection (default 10s; 0 = until the peer closes)
+  --connections N       connections to open at once (default 1)
+  --json                one JSON event per line instead of text
+  -h, --help            show this help
+
+${KEEPALIVE_HELP}
+  Client default: --period 2s (the Go example's SetKeepAlivePeriod(2 * time.Second)).
+
+Examples:
+  tcpka client                               # the Go example: probes every 2s, close after 10s
+  tcpka client --idle 5s --interval 1s --count 3
+  tcpka client --connections 1000 --hold 0 --period 30s
+  tcpka client --no-keepalive --hold 1m      # watch an idle connection get no probes at all
+
+Exit status: 0 all connections ended as expected, 1 a connection failed (refused, reset, timed
+out), 2 bad usage.`;
+
+export function parseClientArgs(args: string[]): ClientConfig {
+  const parsed = parseFlags("client", args, {
+    host: { type: "string" },
+    port: { type: "string" },
+    hold: { type: "string" },
+    connections: { type: "string" },
+    json: { type: "boolean" },
+    ...KEEPALIVE_FLAGS,
+  });
+  noPositionals("client", parsed);
+  const { values } = parsed;
+  const host = stringFlag(values, "host") ?? "127.0.0.1";
+  if (host === "") throw new UsageError("client: --host must not be empty");
+  return {
+    host,
+    port: portFlag("client", values, DEFAULT_PORT),
+    keepalive: keepAliveFromFlags("client", values, DEFAULT_PERIOD_MS),
+    holdMs: durationFlag("client", values, "hold") ?? DEFAULT_HOLD_MS,
+    connections: integerFlag("client", values, "connections", 1, 100_000) ?? 1,
+    json: values.json === true,
+  };
+}
+
+/** Runs the client; returns the exit code. Refused connections throw when none could be opened. */
+export async function runClient(
+  config: ClientConfig,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<number> {
+  const controller = await KeepAliveController.create();
+  const target = formatEndpoint(config.host, config.port);
+  const now = Date.now;
+  reporter.emit({
+    type: "connecting",
+    time: now(),
+    address: target,
+    connections: config.connections,
+    holdMs: config.holdMs,
+  });
+
+  const ended: Partial<Record<EndReason, number>> = {};
+  let failedToConnect = 0;
+  let firstConnectError: unknown = null;
+  let open = 0;
+  const startedAt = performance.now();
+
+  const runOne = async (id: number): Promise<void> => {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname: config.host, port: config.port });
+    } catch (err) {
+      failedToConnect++;
+      firstConnectError ??= err;
+      reporter.emit({
+        type: "connect-failed",
+        time: now(),
+        id,
+        remote: target,
+        error: describeConnectError(err, target),
+      });
+      return;
+    }
+    const connectedAt = performance.now();
+    open++;
+    reporter.emit({
+      type: "connected",
+      time: now(),
+      id,
+      local: formatEndpoint(conn.localAddr.hostname, conn.localAddr.port),
+      remote: formatEndpoint(conn.remoteAddr.hostname, conn.remoteAddr.port),
+    });
+    reporter.emit({
+      type: "keepalive",
+      time: now(),
+      id,
+      report: controller.apply(conn, config.keepalive),
+    });
+    const end = await holdSession(conn, { holdMs: config.holdMs, echo: false, signal });
+    controller.release(conn);
+    open--;
+    ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+    reporter.emit({
+      type: "closed",
+      time: now(),
+      id,
+      reason: end.reason,
+      durationMs: Math.round(performance.now() - connectedAt),
+      ...(end.error ? { error: end.error } : {}),
+    });
+  };
+
+  const ticker = setInterval(() => {
+    const elapsed = performance.now() - startedAt;
+    const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
+    reporter.progress(
+      `holding ${open} connection${open === 1 ? "" : "s"}: ${
+        (elapsed / 1000).toFixed(1)
+      }s / ${hold}`,
+    );
+  }, 250);
+  try {
+    await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
+  } finally {
+    clearInterval(ticker);
+    reporter.progress(null);
+  }
+
+  if (failedToConnect === config.connections) {
+    throw new RuntimeError(describeConnectError(firstConnectError, target));
+  }
+  const summary: TcpkaEvent = {
+    type: "summary",
+    time: now(),
+    role: "client",
+    connections: config.connections - failedToConnect,
+    failedToConnect,
+    ended,
+  };
+  reporter.emit(summary);
+  const failed = failedToConnect > 0 ||
+    Object.keys(ended).some((r) => FAILED_REASONS.has(r as EndReason));
+  return failed ? 1 : 0;
+}
+
+function describeConnectError(err: unknown, target: string): string {
+  if (err instanceof Deno.errors.ConnectionRefused) {
+    return `nothing is listening on ${target}; start the server first ('tcpka server')`;
+  }
+  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
+  const message = err instanceof Error ? err.message : String(err);
+  return `cannot connect to ${target}: ${message}`;
+}
+
+export const clientCommand: Command = {
+  name: "client",
+  summary: "connect with keep-alive on (default: 2s period, hold 10s) and report how it ends",
+  help: HELP,
+  async run(args) {
+    const config = parseClientArgs(args);
+    const shutdown = listenForShutdown();
+    try {
+      return await runClient(config, createReporter({ json: config.json }), shutdown.signal);
+    } finally {
+      shutdown.dispose();
+    }
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * Flag parsing on top of `node:util` parseArgs (swap for `@std/cli` in deno.json when JSR is
+ * reachable), turning its long multi-sentence errors into one-line usage errors.
+ */
+import { parseArgs } from "util";
+import { UsageError } from "./errors.ts";
+import { parseDuration } from "../duration.ts";
+
+export interface FlagSpec {
+  type: "string" | "boolean";
+  short?: string;
+}
+export type FlagSpecs = Record<string, FlagSpec>;
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+export interface ParsedFlags {
+  values: FlagValues;
+  positionals: string[];
+}
+
+/** Parses `args` strictly against `specs`; every flag also gets `--help`/`-h`. */
+export function parseFlags(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...specs, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    });
+    return { values: values as FlagValues, positionals };
+  } catch (err) {
+    throw new UsageError(`${command}: ${describeParseError(err)}; see 'tcpka ${command} --help'`);
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = e.message ?? String(err);
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${quoted ?? message}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return message.includes("argument missing")
+        ? `flag ${/^Option '([^ ']+)/.exec(message)?.[1] ?? quoted} needs a value`
+        : `flag ${quoted} takes no value`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument ${quoted ?? message}`;
+    default:
+      return message.split("\n")[0];
+  }
+}
+
+/** Rejects positionals for commands that take none. */
+export function noPositionals(command: string, parsed: ParsedFlags): void {
+  if (parsed.positionals.length > 0) {
+    throw new UsageError(
+      `${command}: unexpected argument '${parsed.positionals[0]}'; see 'tcpka ${command} --help'`,
+    );
+  }
+}
+
+export function stringFlag(values: FlagValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+export function durationFlag(
+  command: string,
+  values: FlagValues,
+  name: string,
+): number | undefined {
+  const text = stringFlag(values, name);
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (typeof ms === "string") throw new UsageError(`${command}: --${name}: ${ms}`);
+  return ms;
+}
+
+export function integerFlag(
+  command: string,
+  values: FlagValues,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const text = stringFlag(values, name);
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `${command}: --${name}: "${text}" must be a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+export function portFlag(command: string, values: FlagValues, fallback: number, min = 1): number {
+  return integerFlag(command, values, "port", min, 65535) ?? fallback;
+}

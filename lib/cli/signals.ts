@@ -1,0 +1,23 @@
+/** Ctrl-C and `kill` as one AbortSignal, so every role shuts down through the same path. */
+
+export interface Shutdown {
+  signal: AbortSignal;
+  /** Stops listening for signals (lets the process exit naturally). */
+  dispose(): void;
+}
+
+export function listenForShutdown(): Shutdown {
+  const controller = new AbortController();
+  // Windows delivers only SIGINT and SIGBREAK to Deno.
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const handler = () => controller.abort();
+  for (const sig of signals) Deno.addSignalListener(sig, handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const sig of signals) Deno.removeSignalListener(sig, handler);
+    },
+  };
+}

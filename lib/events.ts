@@ -1,0 +1,58 @@
+/**
+ * Everything the roles report is one of these events. The human view and `--json` (NDJSON) are two
+ * renderings of the same stream, so they cannot disagree.
+ */
+import type { KeepAliveReport, KeepAliveRequest } from "./keepalive/mod.ts";
+
+/** How a connection ended, from the point of view of the side reporting it. */
+export type EndReason =
+  | "hold-expired" // we closed it after --hold
+  | "peer-closed" // the peer sent FIN
+  | "peer-reset" // the peer sent RST
+  | "timed-out" // keep-alive (or retransmission) gave up: ETIMEDOUT
+  | "shutdown" // we were asked to stop (SIGINT/SIGTERM)
+  | "error"; // anything else, with the OS's message
+
+export const FAILED_REASONS: ReadonlySet<EndReason> = new Set(["peer-reset", "timed-out", "error"]);
+
+export type Role = "server" | "client";
+
+interface Base {
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+}
+
+export type TcpkaEvent =
+  | Base & { type: "listening"; address: string; port: number; keepalive: KeepAliveRequest | null }
+  | Base & { type: "connecting"; address: string; connections: number; holdMs: number }
+  | Base & { type: "connected"; id: number; local: string; remote: string }
+  | Base & { type: "connect-failed"; id: number; remote: string; error: string }
+  | Base & { type: "keepalive"; id: number; report: KeepAliveReport }
+  | Base & { type: "warning"; message: string }
+  | Base & { type: "data"; id: number; direction: "in" | "out"; bytes: number }
+  | Base & {
+    type: "closed";
+    id: number;
+    reason: EndReason;
+    durationMs: number;
+    error?: string;
+  }
+  | Base & {
+    type: "summary";
+    role: Role;
+    connections: number;
+    failedToConnect: number;
+    ended: Partial<Record<EndReason, number>>;
+  };
+
+export type EventOf<T extends TcpkaEvent["type"]> = Extract<TcpkaEvent, { type: T }>;
+
+/** Maps an error from a read or write on an established connection to why the connection ended. */
+export function endReasonOf(err: unknown): EndReason {
+  if (err instanceof Deno.errors.ConnectionReset) return "peer-reset";
+  if (err instanceof Deno.errors.TimedOut) return "timed-out";
+  const message = err instanceof Error ? err.message : "";
+  if (/os error 110\b|timed out/i.test(message)) return "timed-out";
+  if (/os error 104\b|reset/i.test(message)) return "peer-reset";
+  return "error";
+}

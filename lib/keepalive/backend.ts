@@ -1,0 +1,27 @@
+/** The seam between the portable keep-alive logic and one platform's socket calls. */
+import type { PlatformTable } from "./constants.ts";
+import type { ApplyMethod, KeepAliveRequest, KeepAliveValues } from "./settings.ts";
+import type { FoundHandle } from "./handle_finder.ts";
+
+export interface AppliedOptions {
+  method: ApplyMethod;
+  notes: string[];
+}
+
+export interface ReadBack {
+  enabled: boolean;
+  values: KeepAliveValues;
+  notes: string[];
+}
+
+export interface SocketOptionsBackend {
+  readonly platform: PlatformTable;
+  /** The OS handle behind a connection, or null if it could not be found. */
+  locate(conn: Deno.TcpConn): FoundHandle | null;
+  /** The connection owning `handle` was closed. */
+  forget(handle: number): void;
+  /** Turns keep-alive on (or off) with the requested timings; throws with the OS's reason. */
+  apply(handle: number, request: KeepAliveRequest): AppliedOptions;
+  /** What the kernel says is in force on this socket now. */
+  read(handle: number): ReadBack;
+}

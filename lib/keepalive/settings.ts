@@ -1,0 +1,80 @@
+/** What the user asks of keep-alive, what the kernel reports back, and whether a platform can do it. */
+import type { PlatformTable } from "./constants.ts";
+import { formatDuration } from "../duration.ts";
+
+export interface KeepAliveRequest {
+  enabled: boolean;
+  /** Unset fields keep the system default; the read-back shows what that default is. */
+  idleMs?: number;
+  intervalMs?: number;
+  count?: number;
+}
+
+export interface KeepAliveValues {
+  idleMs: number | null;
+  intervalMs: number | null;
+  count: number | null;
+}
+
+/**
+ * `socket`: read back from this connection with getsockopt (the truth).
+ * `system-defaults`: options could not be set; these are the system-wide values that then apply.
+ * `unknown`: neither could be read.
+ */
+export type ValuesSource = "socket" | "system-defaults" | "unknown";
+export type ApplyMethod = "setsockopt" | "sio_keepalive_vals" | "on-off" | "off";
+
+export interface KeepAliveReport {
+  requested: KeepAliveRequest;
+  enabled: boolean;
+  effective: KeepAliveValues;
+  source: ValuesSource;
+  method: ApplyMethod;
+  /** Why something requested is not in force, in the user's words. */
+  notes: string[];
+  /** How the socket's handle was found: for the cost of descriptor lookup at scale. */
+  lookup?: { handle: number; probes: number; micros: number };
+}
+
+/** Checks a request against what the platform's options can represent; returns an error or null. */
+export function validateRequest(req: KeepAliveRequest, platform: PlatformTable): string | null {
+  const osName = OS_NAMES[platform.os];
+  const checkTime = (flag: string, ms: number | undefined, maxSeconds: number) => {
+    if (ms === undefined) return null;
+    if (ms < platform.granularityMs) {
+      return `keep-alive ${flag} ${formatDuration(ms)} is too short: ${osName} needs at least ${
+        formatDuration(platform.granularityMs)
+      }`;
+    }
+    if (ms % platform.granularityMs !== 0) {
+      return `keep-alive ${flag} ${
+        formatDuration(ms)
+      } cannot be represented: ${osName} sets keep-alive ` +
+        `times in whole seconds`;
+    }
+    if (ms > maxSeconds * 1000) {
+      return `keep-alive ${flag} ${
+        formatDuration(ms)
+      } is too long: ${osName} allows at most ${maxSeconds}s`;
+    }
+    return null;
+  };
+  const countError = req.count !== undefined &&
+      (req.count < platform.minCount || req.count > platform.maxCount)
+    ? `keep-alive count ${req.count} is out of range: ${osName} allows ${platform.minCount} to ${platform.maxCount}`
+    : null;
+  return checkTime("idle", req.idleMs, platform.maxIdleSeconds) ??
+    checkTime("interval", req.intervalMs, platform.maxIntervalSeconds) ?? countError;
+}
+
+const OS_NAMES: Record<PlatformTable["os"], string> = {
+  linux: "Linux",
+  darwin: "macOS",
+  windows: "Windows",
+};
+
+/** Idle + interval × count: when an unanswered connection is declared dead. */
+export function detectionTimeMs(values: KeepAliveValues): number | null {
+  if (values.idleMs === null || values.intervalMs === null || values.count === null) return null;
+  return values.idleMs + values.intervalMs * values.count;
+}

@@ -1,0 +1,68 @@
+/**
+ * Holds one established connection until it ends, and says why it ended. Reading is what notices
+ * the end (FIN, RST, or a keep-alive timeout surfacing as ETIMEDOUT), so a read is always pending;
+ * its buffer is small because idle connections are the point and there may be thousands.
+ */
+import { type EndReason, endReasonOf } from "../events.ts";
+
+export interface SessionOptions {
+  /** Close after this long; 0 = until the peer closes. */
+  holdMs: number;
+  /** Write whatever arrives back to the peer (the server's behaviour). */
+  echo: boolean;
+  signal?: AbortSignal;
+  onData?: (direction: "in" | "out", bytes: number) => void;
+}
+
+export interface SessionEnd {
+  reason: EndReason;
+  error?: string;
+}
+
+const READ_BUFFER_BYTES = 512;
+
+export async function holdSession(
+  conn: Deno.TcpConn,
+  options: SessionOptions,
+): Promise<SessionEnd> {
+  let closedByUs: EndReason | null = null;
+  const closeAs = (reason: EndReason) => {
+    if (closedByUs) return;
+    closedByUs = reason;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  const timer = options.holdMs > 0 ? setTimeout(() => closeAs("hold-expired"), options.holdMs) : 0;
+  const onAbort = () => closeAs("shutdown");
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort);
+  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  try {
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) {
+        closeAs("peer-closed");
+        return { reason: "peer-closed" };
+      }
+      options.onData?.("in", n);
+      if (options.echo) {
+        await writeAll(conn, buf.subarray(0, n));
+        options.onData?.("out", n);
+      }
+    }
+  } catch (err) {
+    if (closedByUs) return { reason: closedByUs };
+    const reason = endReasonOf(err);
+    closeAs(reason);
+    return { reason, error: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await conn.write(data.subarray(offset));
+}

@@ -1,0 +1,55 @@
+/** Where events go: human lines (with a live progress line on a TTY) or NDJSON, on stdout. */
+import type { TcpkaEvent } from "../events.ts";
+import { formatEvent } from "./human.ts";
+import { makeStyler, stdoutWantsColor } from "./style.ts";
+
+export interface Reporter {
+  emit(event: TcpkaEvent): void;
+  /** A transient status line; shown only on an interactive terminal, never in JSON. */
+  progress(text: string | null): void;
+}
+
+export interface ReporterOptions {
+  json: boolean;
+  /** Overrides TTY detection (tests). */
+  interactive?: boolean;
+}
+
+const encoder = new TextEncoder();
+
+function write(text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+export function createReporter(options: ReporterOptions): Reporter {
+  if (options.json) {
+    return {
+      emit: (event) => write(JSON.stringify(event) + "\n"),
+      progress: () => {},
+    };
+  }
+  const interactive = options.interactive ?? Deno.stdout.isTerminal();
+  const style = makeStyler(stdoutWantsColor());
+  let progressShown = false;
+  const clearProgress = () => {
+    if (progressShown) write("\r\x1b[K");
+    progressShown = false;
+  };
+  return {
+    emit(event) {
+      clearProgress();
+      const lines = formatEvent(event, style);
+      if (lines.length > 0) write(lines.join("\n") + "\n");
+    },
+    progress(text) {
+      if (!interactive) return;
+      clearProgress();
+      if (text !== null) {
+        write(style("dim", text));
+        progressShown = true;
+      }
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * tcpka: make TCP keep-alive visible and verifiable.
+ * Entry point: finds the subcommand, hands it its arguments, turns errors into one-line messages.
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import type { Command } from "./lib/cli/command.ts";
+import { exitWithError, UsageError } from "./lib/cli/errors.ts";
+import { clientCommand } from "./client.ts";
+import { serverCommand } from "./server.ts";
+
+export const VERSION = denoJson.version;
+
+const COMMANDS: Command[] = [serverCommand, clientCommand];
+
+function toolHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `tcpka ${VERSION}: make TCP keep-alive visible and verifiable
+
+Usage: tcpka <command> [flags]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
+
+Run 'tcpka <command> --help' for a command's flags.
+Flags: -h, --help   show this help;   -V, --version   show the version`;
+}
+
+export function versionText(): string {
+  return `tcpka ${VERSION} (${Deno.build.target}, Deno ${Deno.version.deno})`;
+}
+
+/** Runs the tool with `args`; returns the exit code. Errors are thrown as UsageError/RuntimeError. */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    const topic = name === "help" ? rest[0] : undefined;
+    const command = topic ? findCommand(topic) : undefined;
+    console.log(command ? command.help : toolHelp());
+    return 0;
+  }
+  if (name === "-V" || name === "--version" || name === "version") {
+    console.log(versionText());
+    return 0;
+  }
+  const command = findCommand(name);
+  const end = rest.indexOf("--");
+  const flags = end === -1 ? rest : rest.slice(0, end);
+  if (flags.includes("--help") || flags.includes("-h")) {
+    console.log(command.help);
+    return 0;
+  }
+  return await command.run(rest);
+}
+
+function findCommand(name: string): Command {
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    const hint = name.startsWith("-") ? "put flags after the command" : "unknown command";
+    throw new UsageError(`${hint}: '${name}'; see 'tcpka --help'`);
+  }
+  return command;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    exitWithError(err);
+  }
+}

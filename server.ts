@@ -1,0 +1,204 @@
+/**
+ * `tcpka server`: accepts connections, optionally turns keep-alive on for each, echoes what it
+ * receives, and logs how every connection ended. Ctrl-C or SIGTERM stops it with a summary.
+ */
+import type { Command } from "./lib/cli/command.ts";
+import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
+import { durationFlag, noPositionals, parseFlags, portFlag, stringFlag } from "./lib/cli/flags.ts";
+import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
+import { listenForShutdown } from "./lib/cli/signals.ts";
+import type { EndReason } from "./lib/events.ts";
+import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
+import { holdSession } from "./lib/net/session.ts";
+import { formatEndpoint } from "./lib/net/ip.ts";
+import { createReporter, type Reporter } from "./lib/report/reporter.ts";
+import { DEFAULT_PORT } from "./lib/defaults.ts";
+
+export interface ServerConfig {
+  host: string;
+  /** 0 = any free port (reported in the `listening` event). */
+  port: number;
+  /** null = keep-alive left as the OS has it (off). */
+  keepalive: KeepAliveRequest | null;
+  /** 0 = until the peer closes. */
+  holdMs: number;
+  json: boolean;
+}
+
+const DEFAULT_HOLD_MS = 10_000;
+
+const HELP = `Usage: tcpka server [flags]
+
+Accepts TCP connections, holds each one (echoing anything it receives) and logs how each ended.
+Keep-alive is off unless a keep-alive flag is given; then the values the kernel reports back are
+printed for every connection. (Go servers enable a 15s keep-alive on accepted connections by
+default; Deno, Node and most others leave it off.)
+
+Flags:
+  --host HOST           address to listen on (default 127.0.0.1; use 0.0.0.0 or :: to expose it)
+  --port N              port to listen on (default ${DEFAULT_PORT}; 0 = any free port)
+  --hold DURATION       close each connection after this long (default 10s; 0 = until the peer
+                        closes)
+  --json                one JSON event per line instead of text
+  -h, --help            show this help
+
+${KEEPALIVE_HELP}
+  Server default: keep-alive off.
+
+Examples:
+  tcpka server                               # the Go example's server on 127.0.0.1:12345
+  tcpka server --hold 0 --period 15s         # like a Go server: 15s keep-alive, hold forever
+
+Ctrl-C or SIGTERM stops accepting, closes every connection and prints a summary (exit 0).`;
+
+export function parseServerArgs(args: string[]): ServerConfig {
+  const parsed = parseFlags("server", args, {
+    host: { type: "string" },
+    port: { type: "string" },
+    hold: { type: "string" },
+    json: { type: "boolean" },
+    ...KEEPALIVE_FLAGS,
+  });
+  noPositionals("server", parsed);
+  const { values } = parsed;
+  const host = stringFlag(values, "host") ?? "127.0.0.1";
+  if (host === "") throw new UsageError("server: --host must not be empty");
+  const keepalive = keepAliveFromFlags("server", values, null);
+  return {
+    host,
+    port: portFlag("server", values, DEFAULT_PORT, 0),
+    keepalive: keepalive.enabled ? keepalive : null,
+    holdMs: durationFlag("server", values, "hold") ?? DEFAULT_HOLD_MS,
+    json: values.json === true,
+  };
+}
+
+export function listenOrExplain(hostname: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port });
+  } catch (err) {
+    const where = formatEndpoint(hostname, port);
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new RuntimeError(
+        `${where} is already in use; stop the other program or choose another --port`,
+      );
+    }
+    if (err instanceof Deno.errors.PermissionDenied) {
+      throw new RuntimeError(`not allowed to listen on ${where}; ports below 1024 need root`);
+    }
+    if (err instanceof Deno.errors.AddrNotAvailable) {
+      throw new RuntimeError(`cannot listen on ${where}: no such address on this machine`);
+    }
+    throw new RuntimeError(`cannot listen on ${where}: ${(err as Error).message}`);
+  }
+}
+
+/** Serves until `signal` aborts; returns the exit code. */
+export async function runServer(
+  config: ServerConfig,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<number> {
+  const controller = await KeepAliveController.create();
+  const listener = listenOrExplain(config.host, config.port);
+  const now = Date.now;
+  reporter.emit({
+    type: "listening",
+    time: now(),
+    address: formatEndpoint(listener.addr.hostname, listener.addr.port),
+    port: listener.addr.port,
+    keepalive: config.keepalive,
+  });
+
+  const ended: Partial<Record<EndReason, number>> = {};
+  const sessions = new Set<Promise<void>>();
+  let accepted = 0;
+  const stop = () => listener.close();
+  signal.addEventListener("abort", stop, { once: true });
+
+  const serve = async (conn: Deno.TcpConn, id: number) => {
+    const connectedAt = performance.now();
+    reporter.emit({
+      type: "connected",
+      time: now(),
+      id,
+      local: formatEndpoint(conn.localAddr.hostname, conn.localAddr.port),
+      remote: formatEndpoint(conn.remoteAddr.hostname, conn.remoteAddr.port),
+    });
+    reporter.emit({
+      type: "keepalive",
+      time: now(),
+      id,
+      report: controller.apply(conn, config.keepalive ?? { enabled: false }),
+    });
+    const end = await holdSession(conn, {
+      holdMs: config.holdMs,
+      echo: true,
+      signal,
+      onData: (direction, bytes) =>
+        reporter.emit({ type: "data", time: now(), id, direction, bytes }),
+    });
+    controller.release(conn);
+    ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+    reporter.emit({
+      type: "closed",
+      time: now(),
+      id,
+      reason: end.reason,
+      durationMs: Math.round(performance.now() - connectedAt),
+      ...(end.error ? { error: end.error } : {}),
+    });
+  };
+
+  try {
+    while (!signal.aborted) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (signal.aborted || err instanceof Deno.errors.BadResource) break;
+        // Per-connection accept failures (e.g. EMFILE) must not take the server down.
+        reporter.emit({
+          type: "warning",
+          time: now(),
+          message: `accept failed: ${(err as Error).message}`,
+        });
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      const session = serve(conn, ++accepted);
+      sessions.add(session);
+      session.finally(() => sessions.delete(session));
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+    try {
+      listener.close();
+    } catch { /* closed by the signal */ }
+  }
+  await Promise.all(sessions);
+  reporter.emit({
+    type: "summary",
+    time: now(),
+    role: "server",
+    connections: accepted,
+    failedToConnect: 0,
+    ended,
+  });
+  return 0;
+}
+
+export const serverCommand: Command = {
+  name: "server",
+  summary: "accept connections, optionally with keep-alive, and log how each one ends",
+  help: HELP,
+  async run(args) {
+    const config = parseServerArgs(args);
+    const shutdown = listenForShutdown();
+    try {
+      return await runServer(config, createReporter({ json: config.json }), shutdown.signal);
+    } finally {
+      shutdown.dispose();
+    }
+  },
+};
