@@ -22,6 +22,8 @@ export interface ServerConfig {
   keepalive: KeepAliveRequest | null;
   /** 0 = until the peer closes. */
   holdMs: number;
+  /** End held connections with RST instead of FIN. */
+  reset: boolean;
   json: boolean;
 }
 
@@ -39,6 +41,8 @@ Flags:
   --port N              port to listen on (default ${DEFAULT_PORT}; 0 = any free port)
   --hold DURATION       close each connection after this long (default 10s; 0 = until the peer
                         closes)
+  --reset               end connections after --hold with RST instead of FIN (SO_LINGER 0),
+                        to see how clients cope with an abortive close
   --json                one JSON event per line instead of text
   -h, --help            show this help
 
@@ -56,6 +60,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
     host: { type: "string" },
     port: { type: "string" },
     hold: { type: "string" },
+    reset: { type: "boolean" },
     json: { type: "boolean" },
     ...KEEPALIVE_FLAGS,
   });
@@ -69,6 +74,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
     port: portFlag("server", values, DEFAULT_PORT, 0),
     keepalive: keepalive.enabled ? keepalive : null,
     holdMs: durationFlag("server", values, "hold") ?? DEFAULT_HOLD_MS,
+    reset: values.reset === true,
     json: values.json === true,
   };
 }
@@ -116,6 +122,16 @@ export async function runServer(
   const stop = () => listener.close();
   signal.addEventListener("abort", stop, { once: true });
 
+  const armReset = (conn: Deno.TcpConn, id: number) => {
+    if (!controller.reset(conn)) {
+      reporter.emit({
+        type: "warning",
+        time: now(),
+        message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
+      });
+    }
+  };
+
   const serve = async (conn: Deno.TcpConn, id: number) => {
     const connectedAt = performance.now();
     reporter.emit({
@@ -135,6 +151,7 @@ export async function runServer(
       holdMs: config.holdMs,
       echo: true,
       signal,
+      beforeClose: config.reset ? () => armReset(conn, id) : undefined,
       onData: (direction, bytes) =>
         reporter.emit({ type: "data", time: now(), id, direction, bytes }),
     });

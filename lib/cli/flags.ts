@@ -40,10 +40,14 @@ function describeParseError(err: unknown): string {
   switch (e.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `unknown flag ${quoted ?? message}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return message.includes("argument missing")
-        ? `flag ${/^Option '([^ ']+)/.exec(message)?.[1] ?? quoted} needs a value`
-        : `flag ${quoted} takes no value`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const flag = /^Option '(-[^ ']+)/.exec(message)?.[1] ?? quoted;
+      if (message.includes("ambiguous")) {
+        return `flag ${flag} needs a value (for one starting with '-', write ${flag}=VALUE)`;
+      }
+      if (message.includes("argument missing")) return `flag ${flag} needs a value`;
+      return `flag ${flag} takes no value`;
+    }
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return `unexpected argument ${quoted ?? message}`;
     default:

@@ -24,4 +24,6 @@ export interface SocketOptionsBackend {
   apply(handle: number, request: KeepAliveRequest): AppliedOptions;
   /** What the kernel says is in force on this socket now. */
   read(handle: number): ReadBack;
+  /** Aborts the connection with an RST now, instead of the FIN a close would send. */
+  reset(handle: number): void;
 }

@@ -18,6 +18,9 @@ export interface PlatformTable {
   tcpKeepIdle: number;
   tcpKeepIntvl: number;
   tcpKeepCnt: number;
+  /** SO_LINGER, and the size of its `struct linger` (two ints; two u_shorts on Windows). */
+  soLinger: number;
+  lingerBytes: 8 | 4;
   afInet: number;
   afInet6: number;
   sockaddrLayout: SockaddrLayout;
@@ -46,6 +49,8 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 4,
     tcpKeepIntvl: 5,
     tcpKeepCnt: 6,
+    soLinger: 13,
+    lingerBytes: 8,
     afInet: 2,
     afInet6: 10,
     sockaddrLayout: "u16-family",
@@ -69,6 +74,8 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 0x10, // TCP_KEEPALIVE
     tcpKeepIntvl: 0x101,
     tcpKeepCnt: 0x102,
+    soLinger: 0x0080,
+    lingerBytes: 8,
     afInet: 2,
     afInet6: 30,
     sockaddrLayout: "len-u8-family",
@@ -91,6 +98,8 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 3, // Windows 10 1709+
     tcpKeepIntvl: 17, // Windows 10 1709+
     tcpKeepCnt: 16, // Windows 10 1703+
+    soLinger: 0x0080,
+    lingerBytes: 4,
     afInet: 2,
     afInet6: 23,
     sockaddrLayout: "u16-family",

@@ -96,6 +96,21 @@ export class KeepAliveController {
     }
   }
 
+  /**
+   * Aborts `conn` with an RST (the caller still closes it). Returns false where that is not
+   * possible (no FFI, handle unknown), so the caller can say so.
+   */
+  reset(conn: Deno.TcpConn): boolean {
+    const handle = this.#handles.get(conn);
+    if (handle === undefined || !this.backend) return false;
+    try {
+      this.backend.reset(handle);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Call when `conn` is closed: its handle is then the likeliest home of the next connection. */
   release(conn: Deno.TcpConn): void {
     const handle = this.#handles.get(conn);

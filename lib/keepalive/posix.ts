@@ -12,6 +12,7 @@ const SYMBOLS = {
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -107,6 +108,23 @@ export class PosixBackend implements SocketOptionsBackend {
       },
       notes: [],
     };
+  }
+
+  reset(fd: number): void {
+    const p = this.platform;
+    const linger = new Int32Array([1, 0]); // l_onoff = 1, l_linger = 0
+    if (
+      this.#libc.setsockopt(fd, p.solSocket, p.soLinger, new Uint8Array(linger.buffer), 8) !== 0
+    ) {
+      throw new Error(`setsockopt SO_LINGER failed (errno ${this.#errno()})`);
+    }
+    // Closing alone is not enough: Deno shuts down the write side (FIN) before closing the
+    // descriptor, so the peer would see a FIN first. connect(AF_UNSPEC) disconnects the socket on
+    // the spot (tcp_disconnect), which sends the RST; Deno's later close then has nothing to send.
+    const unspec = new Uint8Array(16); // sa_family = AF_UNSPEC (0)
+    if (this.#libc.connect(fd, unspec, unspec.length) !== 0 && p.os === "linux") {
+      throw new Error(`disconnect failed (errno ${this.#errno()})`);
+    }
   }
 
   #set(fd: number, level: number, name: number, value: number, label: string): void {

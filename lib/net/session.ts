@@ -12,6 +12,8 @@ export interface SessionOptions {
   echo: boolean;
   signal?: AbortSignal;
   onData?: (direction: "in" | "out", bytes: number) => void;
+  /** Runs just before we close the connection ourselves (e.g. to arm an RST). */
+  beforeClose?: () => void;
 }
 
 export interface SessionEnd {
@@ -29,6 +31,7 @@ export async function holdSession(
   const closeAs = (reason: EndReason) => {
     if (closedByUs) return;
     closedByUs = reason;
+    if (reason === "hold-expired") options.beforeClose?.();
     try {
       conn.close();
     } catch { /* already closed */ }
