@@ -6,6 +6,8 @@ import type { Command } from "./lib/cli/command.ts";
 import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
 import {
   durationFlag,
+  type FlagSpecs,
+  type FlagValues,
   integerFlag,
   noPositionals,
   parseFlags,
@@ -62,25 +64,31 @@ Examples:
 Exit status: 0 all connections ended as expected, 1 a connection failed (refused, reset, timed
 out), 2 bad usage.`;
 
+export const CLIENT_FLAGS: FlagSpecs = {
+  host: { type: "string" },
+  port: { type: "string" },
+  hold: { type: "string" },
+  connections: { type: "string" },
+  json: { type: "boolean" },
+  ...KEEPALIVE_FLAGS,
+};
+
 export function parseClientArgs(args: string[]): ClientConfig {
-  const parsed = parseFlags("client", args, {
-    host: { type: "string" },
-    port: { type: "string" },
-    hold: { type: "string" },
-    connections: { type: "string" },
-    json: { type: "boolean" },
-    ...KEEPALIVE_FLAGS,
-  });
+  const parsed = parseFlags("client", args, CLIENT_FLAGS);
   noPositionals("client", parsed);
-  const { values } = parsed;
+  return clientConfigFrom("client", parsed.values);
+}
+
+/** Validates client flags; shared with `demo`, which accepts every client flag. */
+export function clientConfigFrom(command: string, values: FlagValues): ClientConfig {
   const host = stringFlag(values, "host") ?? "127.0.0.1";
-  if (host === "") throw new UsageError("client: --host must not be empty");
+  if (host === "") throw new UsageError(`${command}: --host must not be empty`);
   return {
     host,
-    port: portFlag("client", values, DEFAULT_PORT),
-    keepalive: keepAliveFromFlags("client", values, DEFAULT_PERIOD_MS),
-    holdMs: durationFlag("client", values, "hold") ?? DEFAULT_HOLD_MS,
-    connections: integerFlag("client", values, "connections", 1, 100_000) ?? 1,
+    port: portFlag(command, values, DEFAULT_PORT),
+    keepalive: keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
+    holdMs: durationFlag(command, values, "hold") ?? DEFAULT_HOLD_MS,
+    connections: integerFlag(command, values, "connections", 1, 100_000) ?? 1,
     json: values.json === true,
   };
 }

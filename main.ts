@@ -6,11 +6,13 @@ import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
 import { exitWithError, UsageError } from "./lib/cli/errors.ts";
 import { clientCommand } from "./client.ts";
+import { demoCommand } from "./demo.ts";
 import { serverCommand } from "./server.ts";
+import { watchCommand } from "./watch.ts";
 
 export const VERSION = denoJson.version;
 
-const COMMANDS: Command[] = [serverCommand, clientCommand];
+const COMMANDS: Command[] = [demoCommand, serverCommand, clientCommand, watchCommand];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,7 +1,7 @@
 /**
- * The kernel's own view of TCP sockets, from `ss -tnoH` (iproute2): state, endpoints and the
- * running timer, e.g. `timer:(keepalive,1.976ms,0)`. Works for any process's sockets without
- * root, and without reading /proc (which Deno only allows with --allow-all).
+ * The kernel's own view of TCP sockets, from `ss -tnoiH` (iproute2): state, endpoints, the running
+ * timer (e.g. `timer:(keepalive,1.976ms,0)`) and segment counters. Works for any process's sockets
+ * without root, and without reading /proc (which Deno only allows with --allow-all).
  */
 
 export interface SocketTimer {
@@ -9,7 +9,7 @@ export interface SocketTimer {
   name: string;
   /** Time until the timer fires. */
   ms: number;
-  /** For keepalive: probes sent and not yet answered. */
+  /** For keepalive: probes sent and not yet answered (icsk_probes_out). */
   count: number;
 }
 
@@ -20,6 +20,12 @@ export interface SocketState {
   peer: string;
   peerPort: number;
   timer: SocketTimer | null;
+  /** From `-i`: segments sent/received in total and with data; ms since the last ACK arrived. */
+  segsOut: number;
+  segsIn: number;
+  dataSegsOut: number;
+  dataSegsIn: number;
+  lastAckMs: number | null;
 }
 
 /**
@@ -35,17 +41,39 @@ export function parseSsTimer(text: string): number | null {
 
 function splitEndpoint(text: string): [string, number] {
   const i = text.lastIndexOf(":");
-  const host = text.slice(0, i).replace(/^\[|\]$/g, "");
+  const host = text.slice(0, i).replace(/^\[|\]$/g, "").replace(/%.*$/, "");
   const port = Number(text.slice(i + 1));
   return [host, Number.isInteger(port) ? port : 0];
 }
 
-/** Parses `ss -tnoH` output (one socket per line). */
+function counter(info: string, name: string): number {
+  const m = new RegExp(`(?:^|\\s)${name}:(\\d+)`).exec(info);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Parses `ss -tnoH` output, with or without `-i` (whose details follow on indented lines). */
 export function parseSs(output: string): SocketState[] {
   const sockets: SocketState[] = [];
+  let info = "";
+  const finish = () => {
+    const last = sockets.at(-1);
+    if (!last || !info) return;
+    last.segsOut = counter(info, "segs_out");
+    last.segsIn = counter(info, "segs_in");
+    last.dataSegsOut = counter(info, "data_segs_out");
+    last.dataSegsIn = counter(info, "data_segs_in");
+    const ack = /(?:^|\s)lastack:(\d+)/.exec(info);
+    last.lastAckMs = ack ? Number(ack[1]) : null;
+    info = "";
+  };
   for (const line of output.split("\n")) {
+    if (/^\s/.test(line)) {
+      info += " " + line.trim();
+      continue;
+    }
+    finish();
     const fields = line.trim().split(/\s+/);
-    if (fields.length < 5 || !/^[A-Z-]+[0-9-]*$/.test(fields[0])) continue;
+    if (fields.length < 5 || !/^[A-Z][A-Z0-9-]*$/.test(fields[0])) continue;
     const [state, , , localText, peerText] = fields;
     const [local, localPort] = splitEndpoint(localText);
     const [peer, peerPort] = splitEndpoint(peerText);
@@ -58,18 +86,40 @@ export function parseSs(output: string): SocketState[] {
       peer,
       peerPort,
       timer: t && ms !== null ? { name: t[1], ms, count: Number(t[3]) } : null,
+      segsOut: 0,
+      segsIn: 0,
+      dataSegsOut: 0,
+      dataSegsIn: 0,
+      lastAckMs: null,
     });
   }
+  finish();
   return sockets;
 }
 
-/** Runs `ss` for TCP sockets with `port` as either end. Needs --allow-run=ss. */
-export async function querySockets(port: number): Promise<SocketState[]> {
-  const out = await new Deno.Command("ss", {
-    args: ["-tnoH", "state", "all", `( sport = :${port} or dport = :${port} )`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+/**
+ * Runs `ss` for TCP sockets with `port` as either end. Needs --allow-run=ss. `prefix` runs it
+ * elsewhere, e.g. `["ip", "netns", "exec", NAME]` for a network namespace.
+ */
+export async function querySockets(port: number, prefix: string[] = []): Promise<SocketState[]> {
+  const argv = [
+    ...prefix,
+    "ss",
+    "-tnoiH",
+    "state",
+    "all",
+    `( sport = :${port} or dport = :${port} )`,
+  ];
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
+      .output();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error("ss is not installed (Debian/Ubuntu: apt-get install iproute2)");
+    }
+    throw err;
+  }
   if (!out.success) {
     throw new Error(`ss failed: ${new TextDecoder().decode(out.stderr).trim()}`);
   }

@@ -24,11 +24,16 @@ export function clockTime(epochMs: number): string {
 }
 
 /** Formats an event as lines (without the trailing newline); empty for events with no human view. */
-export function formatEvent(event: TcpkaEvent, style: Styler): string[] {
-  const prefix = style("dim", clockTime(event.time)) + "  ";
+export function formatEvent(event: TcpkaEvent, style: Styler, label?: string): string[] {
+  const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
+  const prefix = style("dim", clockTime(event.time)) + "  " + tag;
+  const indent = " ".repeat(14 + (label ? LABEL_WIDTH + 1 : 0));
   const lines = formatBody(event, style);
-  return lines.map((line, i) => (i === 0 ? prefix : " ".repeat(14)) + line);
+  return lines.map((line, i) => (i === 0 ? prefix : indent) + line);
 }
+
+/** Width of the source column in shared timelines ("client", "server", "wire", "kernel"). */
+export const LABEL_WIDTH = 6;
 
 function formatBody(event: TcpkaEvent, style: Styler): string[] {
   switch (event.type) {
@@ -91,6 +96,8 @@ function sourceText(report: KeepAliveReport): string {
   switch (report.source) {
     case "socket":
       return " (read back from the socket)";
+    case "as-set":
+      return " (as set; not all readable back from the socket)";
     case "system-defaults":
       return " (system defaults)";
     case "unknown":

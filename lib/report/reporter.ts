@@ -11,6 +11,8 @@ export interface Reporter {
 
 export interface ReporterOptions {
   json: boolean;
+  /** Names the source when several share one timeline (the demo's "client", "server"). */
+  label?: string;
   /** Overrides TTY detection (tests). */
   interactive?: boolean;
 }
@@ -26,7 +28,10 @@ function write(text: string): void {
 export function createReporter(options: ReporterOptions): Reporter {
   if (options.json) {
     return {
-      emit: (event) => write(JSON.stringify(event) + "\n"),
+      emit: (event) =>
+        write(
+          JSON.stringify(options.label ? { source: options.label, ...event } : event) + "\n",
+        ),
       progress: () => {},
     };
   }
@@ -40,7 +45,7 @@ export function createReporter(options: ReporterOptions): Reporter {
   return {
     emit(event) {
       clearProgress();
-      const lines = formatEvent(event, style);
+      const lines = formatEvent(event, style, options.label);
       if (lines.length > 0) write(lines.join("\n") + "\n");
     },
     progress(text) {

@@ -1,0 +1,97 @@
+/**
+ * The demo's single output stream: role events, wire packets or kernel observations, notes and the
+ * verdict, each tagged with its source. Text and NDJSON are two views of the same stream.
+ */
+import type { Observation } from "../observe/keepalive_observer.ts";
+import { createReporter, type Reporter } from "../report/reporter.ts";
+import { formatObservation } from "../report/observations.ts";
+import { clockTime, LABEL_WIDTH } from "../report/human.ts";
+import { makeStyler, stdoutWantsColor } from "../report/style.ts";
+import type { Verdict } from "./verdict.ts";
+
+const encoder = new TextEncoder();
+
+export class Timeline {
+  readonly json: boolean;
+  readonly style: ReturnType<typeof makeStyler>;
+
+  constructor(json: boolean) {
+    this.json = json;
+    this.style = makeStyler(!json && stdoutWantsColor());
+  }
+
+  write(text: string): void {
+    const bytes = encoder.encode(text + "\n");
+    let written = 0;
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  }
+
+  /** A reporter for one role, its lines tagged with `label`. */
+  reporter(label: string): Reporter {
+    return createReporter({ json: this.json, label, interactive: false });
+  }
+
+  observation(o: Observation): void {
+    this.write(
+      this.json
+        ? JSON.stringify({ source: "kernel", ...o })
+        : formatObservation(o, this.style, "kernel"),
+    );
+  }
+
+  /** A pre-formatted line from another source (the wire), or its JSON object. */
+  line(label: string, time: number, text: string, json: Record<string, unknown>): void {
+    if (this.json) this.write(JSON.stringify({ source: label, ...json }));
+    else {this.write(
+        `${this.style("dim", clockTime(time))}  ${
+          this.style("cyan", label.padEnd(LABEL_WIDTH))
+        } ${text}`,
+      );}
+  }
+
+  note(text: string): void {
+    if (this.json) {
+      this.write(JSON.stringify({ source: "demo", type: "note", time: Date.now(), text }));
+    } else this.write(this.style("bold", `» ${text}`));
+  }
+
+  verdict(verdict: Verdict, title: string): void {
+    if (this.json) {
+      this.write(
+        JSON.stringify({
+          source: "demo",
+          type: "verdict",
+          time: Date.now(),
+          title,
+          evidence: verdict.source,
+          toleranceMs: verdict.toleranceMs,
+          rows: verdict.rows,
+          pass: verdict.pass,
+        }),
+      );
+      return;
+    }
+    const header = ["check", "configured", "observed", ""];
+    const body = verdict.rows.map((
+      r,
+    ) => [r.check, r.configured, r.observed, r.pass ? "ok" : "MISMATCH"]);
+    const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i].length)));
+    const fmt = (row: string[]) =>
+      row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
+    this.write("");
+    this.write(this.style("bold", title));
+    this.write(fmt(header));
+    this.write(widths.map((w) => "-".repeat(w)).join("  "));
+    for (const row of body) {
+      const text = fmt(row);
+      this.write(row[3] === "ok" ? text : this.style("red", text));
+    }
+    const how = verdict.source === "capture"
+      ? "packets captured on the wire"
+      : "the kernel's socket table";
+    this.write(
+      (verdict.pass ? this.style("green", "PASS") : this.style("red", "FAIL")) +
+        `: observed from ${how}; timings within ±${verdict.toleranceMs}ms`,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+/** The human view of kernel-table observations (`watch`, and the demo without a capture). */
+import type { Observation } from "../observe/keepalive_observer.ts";
+import { clockTime, LABEL_WIDTH } from "./human.ts";
+import { makeStyler, stdoutWantsColor } from "./style.ts";
+
+type Styler = ReturnType<typeof makeStyler>;
+
+export function formatObservation(o: Observation, style: Styler, label?: string): string {
+  const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
+  const head = `${style("dim", clockTime(o.time))}  ${tag}${o.conn}  `;
+  const timer = (
+    ms: number | null,
+  ) => (ms === null ? "" : ` (keep-alive timer ${(ms / 1000).toFixed(2)}s)`);
+  switch (o.type) {
+    case "socket":
+      return head +
+        `${o.state}, ${
+          o.keepaliveTimerMs === null
+            ? "no keep-alive timer"
+            : `keep-alive on${timer(o.keepaliveTimerMs)}`
+        }`;
+    case "probe":
+      return head +
+        (o.answered ? style("green", `keep-alive probe #${o.seen} sent and answered`) : style(
+          "yellow",
+          `keep-alive probe #${o.seen} sent, unanswered (${o.unanswered} in a row)`,
+        )) +
+        timer(o.keepaliveTimerMs);
+    case "probe-ack":
+      return head + `answered the peer's keep-alive probe (#${o.seen})`;
+    case "data":
+      return head + "data exchanged";
+    case "state":
+      return head + `${o.from} → ${o.state}`;
+    case "gone":
+      return head +
+        (o.unanswered > 0
+          ? style(
+            "red",
+            `gone after ${o.unanswered} unanswered probes (the kernel gave up: ETIMEDOUT)`,
+          )
+          : `gone (last state ${o.state})`);
+  }
+}
+
+export function createObservationPrinter(json: boolean): (o: Observation) => void {
+  const style = makeStyler(!json && stdoutWantsColor());
+  const encoder = new TextEncoder();
+  return (o) => {
+    const text = json ? JSON.stringify(o) : formatObservation(o, style);
+    Deno.stdout.writeSync(encoder.encode(text + "\n"));
+  };
+}

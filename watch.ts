@@ -1,0 +1,92 @@
+/**
+ * `tcpka watch`: the keep-alive timers and probes of every connection on a port, of any process,
+ * from the kernel's socket table (`ss`). No root and no capture needed.
+ */
+import type { Command } from "./lib/cli/command.ts";
+import { RuntimeError } from "./lib/cli/errors.ts";
+import { durationFlag, noPositionals, parseFlags, portFlag } from "./lib/cli/flags.ts";
+import { listenForShutdown } from "./lib/cli/signals.ts";
+import { DEFAULT_PORT } from "./lib/defaults.ts";
+import { observeKeepAlive } from "./lib/observe/keepalive_observer.ts";
+import { createObservationPrinter } from "./lib/report/observations.ts";
+
+export interface WatchConfig {
+  port: number;
+  pollMs: number;
+  /** 0 = until Ctrl-C. */
+  durationMs: number;
+  json: boolean;
+}
+
+const HELP = `Usage: tcpka watch [flags]
+
+Shows the keep-alive timer and the probes of every TCP connection on a port, whichever process
+owns it, by polling the kernel's socket table (ss -tnoi). No root and no packet capture needed:
+a probe shows as the keep-alive timer restarting while a segment is sent without data, and its
+answer as a received segment (dated by the kernel's lastack). Linux only.
+
+Flags:
+  --port N              local or remote port to watch (default ${DEFAULT_PORT})
+  --poll DURATION       how often to look (default 100ms; probe times are exact to this)
+  --duration DURATION   stop after this long (default: until Ctrl-C)
+  --json                one JSON observation per line
+  -h, --help            show this help
+
+Example:
+  tcpka watch --port 12345 &  tcpka server &  tcpka client`;
+
+export function parseWatchArgs(args: string[]): WatchConfig {
+  const parsed = parseFlags("watch", args, {
+    port: { type: "string" },
+    poll: { type: "string" },
+    duration: { type: "string" },
+    json: { type: "boolean" },
+  });
+  noPositionals("watch", parsed);
+  const { values } = parsed;
+  return {
+    port: portFlag("watch", values, DEFAULT_PORT),
+    pollMs: Math.max(10, durationFlag("watch", values, "poll") ?? 100),
+    durationMs: durationFlag("watch", values, "duration") ?? 0,
+    json: values.json === true,
+  };
+}
+
+export async function runWatch(config: WatchConfig, signal: AbortSignal): Promise<number> {
+  if (Deno.build.os !== "linux") {
+    throw new RuntimeError(
+      "watch reads the Linux socket table (ss); use 'tcpka capture' elsewhere",
+    );
+  }
+  const stop = new AbortController();
+  signal.addEventListener("abort", () => stop.abort(), { once: true });
+  const timer = config.durationMs > 0 ? setTimeout(() => stop.abort(), config.durationMs) : 0;
+  const print = createObservationPrinter(config.json);
+  try {
+    for await (
+      const o of observeKeepAlive({ port: config.port, pollMs: config.pollMs, signal: stop.signal })
+    ) {
+      print(o);
+    }
+  } catch (err) {
+    throw new RuntimeError((err as Error).message);
+  } finally {
+    clearTimeout(timer);
+  }
+  return 0;
+}
+
+export const watchCommand: Command = {
+  name: "watch",
+  summary: "show keep-alive timers and probes on a port from the kernel's tables (no root)",
+  help: HELP,
+  async run(args) {
+    const config = parseWatchArgs(args);
+    const shutdown = listenForShutdown();
+    try {
+      return await runWatch(config, shutdown.signal);
+    } finally {
+      shutdown.dispose();
+    }
+  },
+};
