@@ -7,7 +7,8 @@ import { UsageError } from "./lib/cli/errors.ts";
 import { noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
 import { listenForShutdown } from "./lib/cli/signals.ts";
 import { CLIENT_FLAGS, clientConfigFrom } from "./client.ts";
-import { type EvidenceChoice, runSeedDemo } from "./lib/demo/seed.ts";
+import { type CollectorFactory, type EvidenceChoice, runSeedDemo } from "./lib/demo/seed.ts";
+import { runDeadPeerDemo } from "./lib/demo/dead_peer.ts";
 import { chooseCollector } from "./lib/demo/choose_collector.ts";
 
 const SCENARIOS = ["seed", "dead-peer"] as const;
@@ -63,11 +64,16 @@ export const demoCommand: Command = {
     if (client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
     }
+    const makeCollector: CollectorFactory = (target, timeline) =>
+      chooseCollector(evidence, target, timeline);
     const shutdown = listenForShutdown();
     try {
+      if (scenario === "dead-peer") {
+        return await runDeadPeerDemo(client, client.json, makeCollector, shutdown.signal);
+      }
       return await runSeedDemo(
         { client, evidence, json: client.json },
-        (port, timeline) => chooseCollector(evidence, port, timeline),
+        makeCollector,
         shutdown.signal,
       );
     } finally {

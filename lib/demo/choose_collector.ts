@@ -2,14 +2,16 @@
 import type { EvidenceCollector } from "./collector.ts";
 import { KernelCollector } from "./kernel_collector.ts";
 import type { Timeline } from "./timeline.ts";
-import type { EvidenceChoice } from "./seed.ts";
+import type { EvidenceChoice, ObservationTarget } from "./seed.ts";
 
 export function chooseCollector(
   choice: EvidenceChoice,
-  port: number,
+  target: ObservationTarget,
   timeline: Timeline,
 ): Promise<{ collector: EvidenceCollector; fallbackReason?: string }> {
-  const kernel = new KernelCollector(port, (o) => timeline.observation(o));
+  const kernel = new KernelCollector(target.port, (o) => timeline.observation(o), {
+    prefix: target.prefix,
+  });
   if (choice === "kernel") return Promise.resolve({ collector: kernel });
   return Promise.resolve({
     collector: kernel,

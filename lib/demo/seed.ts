@@ -21,9 +21,18 @@ export interface SeedDemoConfig {
   json: boolean;
 }
 
-/** Picks the evidence source for `port`; says why when it falls back. */
+/** Where to observe: a port, optionally inside a network namespace and on a given interface. */
+export interface ObservationTarget {
+  port: number;
+  /** argv prefix that runs tcpdump/ss where the client is (a network namespace). */
+  prefix?: string[];
+  /** Interface to capture on; default: loopback. */
+  iface?: string;
+}
+
+/** Picks the evidence source; says why when it falls back. */
 export type CollectorFactory = (
-  port: number,
+  target: ObservationTarget,
   timeline: Timeline,
 ) => Promise<{ collector: EvidenceCollector; fallbackReason?: string }>;
 
@@ -63,7 +72,7 @@ export async function runSeedDemo(
   if (moved) {
     timeline.note(`port ${config.client.port} is taken; using free port ${port} instead`);
   }
-  const { collector, fallbackReason } = await makeCollector(port, timeline);
+  const { collector, fallbackReason } = await makeCollector({ port }, timeline);
   if (fallbackReason) timeline.note(fallbackReason);
   timeline.note(`observing ${formatEndpoint(host, port)} through ${collector.description}`);
   await collector.start();

@@ -43,6 +43,11 @@ interface Tracked {
   last: SocketState;
   probes: number;
   acks: number;
+  /**
+   * Unanswered probes at the last look that showed the keep-alive timer: in its final moments a
+   * dying socket may show another timer, or none.
+   */
+  unanswered: number;
 }
 
 const key = (s: SocketState) => `${s.local}:${s.localPort} → ${s.peer}:${s.peerPort}`;
@@ -90,6 +95,7 @@ export function diffSocket(
     }
   }
   tracked.last = now;
+  if (now.timer?.name === "keepalive") tracked.unanswered = now.timer.count;
   return out;
 }
 
@@ -106,7 +112,12 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
       present.add(k);
       const t = tracked.get(k);
       if (!t) {
-        tracked.set(k, { last: s, probes: 0, acks: 0 });
+        tracked.set(k, {
+          last: s,
+          probes: 0,
+          acks: 0,
+          unanswered: s.timer?.name === "keepalive" ? s.timer.count : 0,
+        });
         yield {
           type: "socket",
           time,
@@ -126,7 +137,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
         time,
         conn: k,
         state: t.last.state,
-        unanswered: t.last.timer?.name === "keepalive" ? t.last.timer.count : 0,
+        unanswered: t.unanswered,
       };
     }
     options.onPoll?.();

@@ -1,0 +1,53 @@
+/** Running system tools (ip, nft, sysctl) with one-line errors that name the command. */
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function run(argv: string[], input?: string): Promise<RunResult> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: input === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(
+        `${argv[0]} is not installed (Debian/Ubuntu: apt-get install ${
+          PACKAGE[argv[0]] ?? argv[0]
+        })`,
+      );
+    }
+    throw err;
+  }
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const PACKAGE: Record<string, string> = {
+  ip: "iproute2",
+  ss: "iproute2",
+  nft: "nftables",
+  sysctl: "procps",
+};
+
+/** Runs and throws `"<command>: <its stderr>"` on failure. */
+export async function mustRun(argv: string[], input?: string): Promise<string> {
+  const r = await run(argv, input);
+  if (r.code !== 0) {
+    const why = (r.stderr || r.stdout).trim().split("\n")[0];
+    throw new Error(`${argv.join(" ")}: ${why}`);
+  }
+  return r.stdout;
+}
