@@ -80,12 +80,12 @@ export function parseClientArgs(args: string[]): ClientConfig {
 }
 
 /** Validates client flags; shared with `demo`, which accepts every client flag. */
-export function clientConfigFrom(command: string, values: FlagValues): ClientConfig {
+export function clientConfigFrom(command: string, values: FlagValues, minPort = 1): ClientConfig {
   const host = stringFlag(values, "host") ?? "127.0.0.1";
   if (host === "") throw new UsageError(`${command}: --host must not be empty`);
   return {
     host,
-    port: portFlag(command, values, DEFAULT_PORT),
+    port: portFlag(command, values, DEFAULT_PORT, minPort),
     keepalive: keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
     holdMs: durationFlag(command, values, "hold") ?? DEFAULT_HOLD_MS,
     connections: integerFlag(command, values, "connections", 1, 100_000) ?? 1,

@@ -60,7 +60,8 @@ export const demoCommand: Command = {
     if (!["auto", "capture", "kernel"].includes(evidence)) {
       throw new UsageError(`demo: --evidence must be auto, capture or kernel`);
     }
-    const client = clientConfigFrom("demo", values);
+    // Port 0 = any free port, handy beside a real server on 12345.
+    const client = clientConfigFrom("demo", values, 0);
     if (client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
     }

@@ -49,15 +49,19 @@ export function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter
 
 /** The requested port, or a free one if it is taken (so the demo runs beside a real server). */
 export function choosePort(host: string, wanted: number): { port: number; moved: boolean } {
+  const free = () => {
+    const probe = Deno.listen({ hostname: host, port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    return port;
+  };
+  if (wanted === 0) return { port: free(), moved: false };
   try {
     Deno.listen({ hostname: host, port: wanted }).close();
     return { port: wanted, moved: false };
   } catch (err) {
     if (!(err instanceof Deno.errors.AddrInUse)) throw err;
-    const probe = Deno.listen({ hostname: host, port: 0 });
-    const port = probe.addr.port;
-    probe.close();
-    return { port, moved: true };
+    return { port: free(), moved: true };
   }
 }
 

@@ -1,0 +1,213 @@
+/** The demo and watch, end to end, as subprocesses with the baked permissions. */
+import assert from "assert";
+import { CliProcess, eventsOf, runCli, startServer } from "./helpers/cli.ts";
+import { listOurNamespaces } from "../lib/netns/topology.ts";
+
+const linux = Deno.build.os === "linux";
+const root = linux && Deno.uid() === 0;
+
+function which(name: string): string | null {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      const path = `${dir}/${name}`;
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+interface VerdictLine {
+  type: "verdict";
+  evidence: "capture" | "kernel";
+  pass: boolean;
+  rows: { check: string; configured: string; observed: string; pass: boolean }[];
+}
+
+function parseLines(stdout: string): Record<string, unknown>[] {
+  return stdout.trim().split("\n").map((l) => JSON.parse(l));
+}
+
+function verdictOf(stdout: string): VerdictLine {
+  const v = parseLines(stdout).find((l) => l.type === "verdict");
+  assert.ok(v, `no verdict in output:\n${stdout}`);
+  return v as unknown as VerdictLine;
+}
+
+function row(v: VerdictLine, check: string) {
+  const r = v.rows.find((r) => r.check === check);
+  assert.ok(r, `no row '${check}' in ${JSON.stringify(v.rows)}`);
+  return r;
+}
+
+/** A PATH with every tool the demo may use except tcpdump. */
+function pathWithoutTcpdump(): string {
+  const dir = Deno.makeTempDirSync({ prefix: "tcpka-path-" });
+  for (const tool of ["ss", "ip", "nft", "sysctl", "kill"]) {
+    const found = which(tool);
+    if (found) Deno.symlinkSync(found, `${dir}/${tool}`);
+  }
+  return dir;
+}
+
+Deno.test({
+  name: "demo --period 1s --hold 4s: probes observed and a passing verdict",
+  ignore: !linux,
+  async fn() {
+    const r = await runCli(["demo", "--json", "--port", "0", "--period", "1s", "--hold", "4s"], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const v = verdictOf(r.stdout);
+    assert.equal(v.pass, true);
+    assert.match(row(v, "probes answered").observed, /^[34] of [34]$/);
+    assert.match(row(v, "how it ended").observed, /FIN from the client/);
+    const lines = parseLines(r.stdout);
+    const probes = v.evidence === "kernel"
+      ? lines.filter((l) => l.source === "kernel" && l.type === "probe")
+      : lines.filter((l) => l.source === "wire" && l.label === "keepalive");
+    assert.ok(probes.length >= 3, `only ${probes.length} probes in the timeline`);
+  },
+});
+
+Deno.test({
+  name: "demo without tcpdump on PATH falls back to the kernel's socket table and still passes",
+  ignore: !linux || !which("ss"),
+  async fn() {
+    const path = pathWithoutTcpdump();
+    try {
+      const r = await runCli(
+        ["demo", "--json", "--port", "0", "--period", "1s", "--hold", "4s"],
+        { env: { PATH: path }, timeoutMs: 30_000 },
+      );
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const v = verdictOf(r.stdout);
+      assert.equal(v.evidence, "kernel");
+      assert.equal(v.pass, true);
+      assert.match(row(v, "probes answered").observed, /^[34] of [34]$/);
+      const notes = parseLines(r.stdout).filter((l) => l.type === "note").map((l) => l.text);
+      assert.ok(notes.some((n) => /socket table/.test(String(n))), JSON.stringify(notes));
+    } finally {
+      Deno.removeSync(path, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: `demo --scenario dead-peer detects the vanished peer within [4s, 5.5s]${
+    root ? "" : " (skipped: needs root for network namespaces)"
+  }`,
+  ignore: !root || !which("nft") || !which("ip"),
+  async fn() {
+    const r = await runCli(
+      [
+        "demo",
+        "--scenario",
+        "dead-peer",
+        "--json",
+        "--idle",
+        "1s",
+        "--interval",
+        "1s",
+        "--count",
+        "3",
+      ],
+      { timeoutMs: 40_000 },
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const v = verdictOf(r.stdout);
+    assert.equal(v.pass, true);
+    const ended = row(v, "how it ended").observed;
+    const at = Number(/at ([\d.]+)s/.exec(ended)?.[1]);
+    assert.ok(at >= 4 && at <= 5.5, `detected at ${at}s: ${ended}`);
+    assert.equal(row(v, "probes unanswered before giving up").observed, "3 of 3");
+    assert.equal(row(v, "client's error").observed, "ETIMEDOUT");
+    assert.deepEqual(await listOurNamespaces(), [], "namespaces left behind");
+  },
+});
+
+Deno.test({
+  name: `demo --scenario dead-peer without root: one line, exit 2${
+    root ? "" : " (skipped: needs root to switch to a plain user)"
+  }`,
+  ignore: !root || !which("runuser"),
+  async fn() {
+    const r = await runAsNobody(["demo", "--scenario", "dead-peer"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr.trim(), /^tcpka: .*needs root.*sudo$/);
+  },
+});
+
+Deno.test({
+  name: `demo as a plain user (no capture possible) passes from the kernel's table${
+    root ? "" : " (skipped: needs root to switch to a plain user)"
+  }`,
+  ignore: !root || !which("runuser"),
+  async fn() {
+    const r = await runAsNobody([
+      "demo",
+      "--json",
+      "--port",
+      "0",
+      "--period",
+      "1s",
+      "--hold",
+      "3s",
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const v = verdictOf(r.stdout);
+    assert.equal(v.evidence, "kernel");
+    assert.equal(v.pass, true);
+  },
+});
+
+async function runAsNobody(args: string[]) {
+  const denoDir = Deno.makeTempDirSync({ prefix: "tcpka-nobody-" });
+  Deno.chmodSync(denoDir, 0o777);
+  try {
+    const { cliArgs } = await import("./helpers/cli.ts");
+    const out = await new Deno.Command("runuser", {
+      args: ["-u", "nobody", "--", Deno.execPath(), ...cliArgs(args)],
+      env: { DENO_DIR: denoDir, NO_COLOR: "1", HOME: denoDir },
+      cwd: "/",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    Deno.removeSync(denoDir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "watch sees another process's keep-alive probes: the counter rises",
+  ignore: !linux || !which("ss"),
+  async fn() {
+    const { server, port } = await startServer(["--hold", "0"]);
+    const watch = new CliProcess(["watch", "--json", "--port", String(port), "--duration", "5s"]);
+    // Give watch a first look before the connection exists.
+    await new Promise((r) => setTimeout(r, 300));
+    const client = new CliProcess([
+      "client",
+      "--json",
+      "--port",
+      String(port),
+      "--period",
+      "1s",
+      "--hold",
+      "3500ms",
+    ]);
+    const clientDone = await client.done;
+    const done = await watch.done;
+    server.stop();
+    await server.done;
+    assert.equal(clientDone.code, 0);
+    assert.equal(done.code, 0, done.stderr);
+    const local = eventsOf(clientDone.events, "connected")[0].local;
+    const probes =
+      (done.events as unknown as { type: string; conn: string; seen: number; answered: boolean }[])
+        .filter((o) => o.type === "probe" && o.conn.startsWith(local));
+    assert.deepEqual(probes.map((p) => p.seen), [1, 2, 3]);
+    assert.ok(probes.every((p) => p.answered));
+  },
+});
