@@ -30,6 +30,9 @@ export interface ClientConfig {
   /** 0 = until the peer closes. */
   holdMs: number;
   connections: number;
+  /** Idle this long, then send `message` and wait for the echo (null = never send). */
+  sendAfterMs: number | null;
+  message: string;
   json: boolean;
 }
 
@@ -49,6 +52,9 @@ Flags:
   --port N              server port (default ${DEFAULT_PORT})
   --hold DURATION       how long to hold each connection (default 10s; 0 = until the peer closes)
   --connections N       connections to open at once (default 1)
+  --send-after DURATION after idling this long, send --message and wait for the server's echo;
+                        the connection then ends "echoed", or with the error the kernel reports
+  --message TEXT        what --send-after sends (default "ping")
   --json                one JSON event per line instead of text
   -h, --help            show this help
 
@@ -69,6 +75,8 @@ export const CLIENT_FLAGS: FlagSpecs = {
   port: { type: "string" },
   hold: { type: "string" },
   connections: { type: "string" },
+  "send-after": { type: "string" },
+  message: { type: "string" },
   json: { type: "boolean" },
   ...KEEPALIVE_FLAGS,
 };
@@ -83,12 +91,16 @@ export function parseClientArgs(args: string[]): ClientConfig {
 export function clientConfigFrom(command: string, values: FlagValues, minPort = 1): ClientConfig {
   const host = stringFlag(values, "host") ?? "127.0.0.1";
   if (host === "") throw new UsageError(`${command}: --host must not be empty`);
+  const message = stringFlag(values, "message") ?? "ping";
+  if (message === "") throw new UsageError(`${command}: --message must not be empty`);
   return {
     host,
     port: portFlag(command, values, DEFAULT_PORT, minPort),
     keepalive: keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
     holdMs: durationFlag(command, values, "hold") ?? DEFAULT_HOLD_MS,
     connections: integerFlag(command, values, "connections", 1, 100_000) ?? 1,
+    sendAfterMs: durationFlag(command, values, "send-after") ?? null,
+    message,
     json: values.json === true,
   };
 }
@@ -147,7 +159,26 @@ export async function runClient(
       id,
       report: controller.apply(conn, config.keepalive),
     });
-    const end = await holdSession(conn, { holdMs: config.holdMs, echo: false, signal });
+    const message = new TextEncoder().encode(config.message);
+    const end = await holdSession(conn, {
+      holdMs: config.holdMs,
+      echo: false,
+      signal,
+      exchange: config.sendAfterMs === null ? undefined : {
+        afterMs: config.sendAfterMs,
+        message,
+        onSent: () =>
+          reporter.emit({
+            type: "sent",
+            time: now(),
+            id,
+            bytes: message.length,
+            afterIdleMs: config.sendAfterMs!,
+          }),
+        onEcho: (rttMs) =>
+          reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+      },
+    });
     controller.release(conn);
     open--;
     ended[end.reason] = (ended[end.reason] ?? 0) + 1;

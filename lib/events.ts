@@ -11,6 +11,7 @@ export type EndReason =
   | "peer-reset" // the peer sent RST
   | "timed-out" // keep-alive (or retransmission) gave up: ETIMEDOUT
   | "shutdown" // we were asked to stop (SIGINT/SIGTERM)
+  | "echoed" // we closed it after our message came back (client --send-after)
   | "error"; // anything else, with the OS's message
 
 export const FAILED_REASONS: ReadonlySet<EndReason> = new Set(["peer-reset", "timed-out", "error"]);
@@ -30,6 +31,8 @@ export type TcpkaEvent =
   | Base & { type: "keepalive"; id: number; report: KeepAliveReport }
   | Base & { type: "warning"; message: string }
   | Base & { type: "data"; id: number; direction: "in" | "out"; bytes: number }
+  | Base & { type: "sent"; id: number; bytes: number; afterIdleMs: number }
+  | Base & { type: "echo"; id: number; bytes: number; rttMs: number }
   | Base & {
     type: "closed";
     id: number;

@@ -39,6 +39,8 @@ Deno.test("client defaults are the Go example's", () => {
     keepalive: { enabled: true, idleMs: 2000, intervalMs: 2000, count: undefined },
     holdMs: 10_000,
     connections: 1,
+    sendAfterMs: null,
+    message: "ping",
     json: false,
   });
 });
@@ -84,6 +86,7 @@ const refusals: [string[], RegExp][] = [
   [["--json=yes"], /takes no value/],
   [["extra"], /unexpected argument 'extra'/],
   [["--host", ""], /must not be empty/],
+  [["--message", ""], /must not be empty/],
 ];
 
 for (const [args, pattern] of refusals) {

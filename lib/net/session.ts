@@ -14,6 +14,13 @@ export interface SessionOptions {
   onData?: (direction: "in" | "out", bytes: number) => void;
   /** Runs just before we close the connection ourselves (e.g. to arm an RST). */
   beforeClose?: () => void;
+  /** After `afterMs` of idling, send `message` and close once it has come back (the client). */
+  exchange?: {
+    afterMs: number;
+    message: Uint8Array;
+    onSent: () => void;
+    onEcho: (rttMs: number) => void;
+  };
 }
 
 export interface SessionEnd {
@@ -41,6 +48,19 @@ export async function holdSession(
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort);
   const buf = new Uint8Array(READ_BUFFER_BYTES);
+  const exchange = options.exchange;
+  let sentAt = 0;
+  let echoed = 0;
+  let writeFailure: unknown = null;
+  const sendTimer = exchange
+    ? setTimeout(() => {
+      sentAt = performance.now();
+      writeAll(conn, exchange.message).then(exchange.onSent, (err) => {
+        // The pending read reports the connection's fate; a write error alone may come first.
+        writeFailure = err;
+      });
+    }, exchange.afterMs)
+    : 0;
   try {
     while (true) {
       const n = await conn.read(buf);
@@ -49,18 +69,28 @@ export async function holdSession(
         return { reason: "peer-closed" };
       }
       options.onData?.("in", n);
+      if (exchange && sentAt > 0) {
+        echoed += n;
+        if (echoed >= exchange.message.length) {
+          exchange.onEcho(performance.now() - sentAt);
+          closeAs("echoed");
+          return { reason: "echoed" };
+        }
+      }
       if (options.echo) {
         await writeAll(conn, buf.subarray(0, n));
         options.onData?.("out", n);
       }
     }
-  } catch (err) {
+  } catch (readError) {
     if (closedByUs) return { reason: closedByUs };
+    const err = writeFailure ?? readError;
     const reason = endReasonOf(err);
     closeAs(reason);
     return { reason, error: (err as Error).message };
   } finally {
     clearTimeout(timer);
+    clearTimeout(sendTimer);
     options.signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -12,6 +12,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   "peer-reset": "reset by the peer (RST)",
   "timed-out": "timed out: the peer stopped answering (ETIMEDOUT)",
   "shutdown": "closed on shutdown",
+  "echoed": "closed by us after the echo came back",
   "error": "failed",
 };
 
@@ -55,6 +56,19 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
       return [style("red", `#${event.id} could not connect to ${event.remote}: ${event.error}`)];
     case "keepalive":
       return formatKeepAlive(event.id, event.report, style);
+    case "sent":
+      return [
+        `#${event.id} sent ${event.bytes} bytes after ${formatSeconds(event.afterIdleMs)} idle`,
+      ];
+    case "echo":
+      return [
+        style(
+          "green",
+          `#${event.id} echo received (${event.bytes} bytes, round trip ${
+            event.rttMs.toFixed(1)
+          }ms)`,
+        ),
+      ];
     case "warning":
       return [style("yellow", `warning: ${event.message}`)];
     case "data":
