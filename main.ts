@@ -5,6 +5,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
 import { exitWithError, UsageError } from "./lib/cli/errors.ts";
+import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
 import { serverCommand } from "./server.ts";
@@ -12,7 +13,13 @@ import { watchCommand } from "./watch.ts";
 
 export const VERSION = denoJson.version;
 
-const COMMANDS: Command[] = [demoCommand, serverCommand, clientCommand, watchCommand];
+const COMMANDS: Command[] = [
+  demoCommand,
+  serverCommand,
+  clientCommand,
+  captureCommand,
+  watchCommand,
+];
 
 function toolHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

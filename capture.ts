@@ -1,0 +1,314 @@
+/**
+ * `tcpka capture`: tcpdump's packets, each one labelled (handshake, keep-alive probe, probe ACK,
+ * data, FIN, RST, …) with timings, and a verdict per connection when the capture ends. `--read`
+ * analyses a saved pcap/pcapng without tcpdump or root.
+ */
+import type { Command } from "./lib/cli/command.ts";
+import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
+import {
+  durationFlag,
+  integerFlag,
+  noPositionals,
+  parseFlags,
+  portFlag,
+  stringFlag,
+} from "./lib/cli/flags.ts";
+import { listenForShutdown } from "./lib/cli/signals.ts";
+import { DEFAULT_PORT } from "./lib/defaults.ts";
+import { isLoopback } from "./lib/net/ip.ts";
+import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts";
+import { startTcpdump } from "./lib/capture/tcpdump.ts";
+import { formatPacket, formatSummary, packetJson, summaryJson } from "./lib/capture/render.ts";
+import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
+import type { LabeledPacket } from "./lib/flow/tracker.ts";
+
+export interface CaptureConfig {
+  iface: string;
+  filter: string;
+  port: number;
+  /** Only with --read: keep packets with this port on either side (null = all). */
+  readPort: number | null;
+  raw: boolean;
+  durationMs: number;
+  count: number | null;
+  write: string | null;
+  read: string | null;
+  json: boolean;
+  quiet: boolean;
+}
+
+const HELP = `Usage: tcpka capture [flags]
+
+Captures TCP packets with tcpdump and says what each one is: SYN, SYN-ACK, handshake ACK, data,
+keep-alive probe, keep-alive ACK, FIN, RST, retransmission, duplicate ACK, window update, ACK;
+with the idle time before each probe and the spacing between probes. When the capture ends
+(Ctrl-C, --duration, --count, end of file) each connection gets a summary: who probed, probes
+sent/answered/unanswered, idle before the first probe, probe interval, how it ended, lifetime.
+
+Live capture needs tcpdump and root (sudo), or tcpdump with cap_net_raw,cap_net_admin.
+
+Flags:
+  --port N              capture 'tcp port N' (default ${DEFAULT_PORT})
+  --host HOST           the target host; a loopback host means the loopback interface
+                        (default 127.0.0.1)
+  -i, --interface NAME  interface (default: lo on Linux, lo0 on macOS for a loopback host;
+                        'any' otherwise)
+  --filter EXPR         a tcpdump filter expression instead of 'tcp port N', passed as one
+                        argument, e.g. the Go example's:
+                        'tcp and port 12345 and tcp[13] & 16 != 0 and tcp[12] & 15 = 0'
+  --raw                 show tcpdump's own text output unchanged (the Go example's view)
+  --duration DURATION   stop after this long
+  --count N             stop after N packets
+  --write FILE          also save the raw pcap, for Wireshark
+  --read FILE           analyse a saved pcap or pcapng file instead (no tcpdump, no root)
+  --quiet               only the per-connection summaries
+  --json                NDJSON: one object per packet, then one per connection summary
+  -h, --help            show this help
+
+Examples:
+  sudo tcpka capture                        # beside 'tcpka server' and 'tcpka client'
+  sudo tcpka capture --write run.pcap --duration 15s
+  tcpka capture --read run.pcap --quiet
+  sudo tcpka capture --raw --filter 'tcp and port 12345 and tcp[13] & 16 != 0 and tcp[12] & 15 = 0'`;
+
+export function parseCaptureArgs(args: string[]): CaptureConfig {
+  const parsed = parseFlags("capture", args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    interface: { type: "string", short: "i" },
+    filter: { type: "string" },
+    raw: { type: "boolean" },
+    duration: { type: "string" },
+    count: { type: "string" },
+    write: { type: "string" },
+    read: { type: "string" },
+    quiet: { type: "boolean" },
+    json: { type: "boolean" },
+  });
+  noPositionals("capture", parsed);
+  const { values } = parsed;
+  const read = stringFlag(values, "read") ?? null;
+  const write = stringFlag(values, "write") ?? null;
+  const port = portFlag("capture", values, DEFAULT_PORT);
+  const host = stringFlag(values, "host") ?? "127.0.0.1";
+  const filter = stringFlag(values, "filter");
+  if (filter === "") throw new UsageError("capture: --filter must not be empty");
+  const config: CaptureConfig = {
+    iface: stringFlag(values, "interface") ?? defaultInterface(host),
+    filter: filter ?? `tcp port ${port}`,
+    port,
+    readPort: read !== null && values.port !== undefined ? port : null,
+    raw: values.raw === true,
+    durationMs: durationFlag("capture", values, "duration") ?? 0,
+    count: integerFlag("capture", values, "count", 1, Number.MAX_SAFE_INTEGER) ?? null,
+    write,
+    read,
+    json: values.json === true,
+    quiet: values.quiet === true,
+  };
+  if (read !== null) {
+    for (const flag of ["interface", "filter", "raw", "write", "duration", "host"]) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`capture: --${flag} applies to live capture, not to --read`);
+      }
+    }
+    if (read === "") throw new UsageError("capture: --read needs a file name");
+  }
+  if (config.raw && (config.json || config.write || config.quiet)) {
+    throw new UsageError(
+      "capture: --raw shows tcpdump's text; it cannot be combined with --json, --write or --quiet",
+    );
+  }
+  return config;
+}
+
+export function defaultInterface(host: string, os: string = Deno.build.os): string {
+  if (!isLoopback(host)) return "any";
+  return os === "darwin" ? "lo0" : "lo";
+}
+
+class CaptureOutput {
+  readonly #json: boolean;
+  readonly #quiet: boolean;
+  readonly #style = makeStyler(stdoutWantsColor());
+  readonly #encoder = new TextEncoder();
+
+  constructor(json: boolean, quiet: boolean) {
+    this.#json = json;
+    this.#quiet = quiet;
+  }
+
+  #write(text: string) {
+    const bytes = this.#encoder.encode(text + "\n");
+    let written = 0;
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  }
+
+  packet(lp: LabeledPacket) {
+    if (this.#quiet) return;
+    this.#write(this.#json ? JSON.stringify(packetJson(lp)) : formatPacket(lp, this.#style));
+  }
+
+  end(result: AnalysisResult) {
+    if (this.#json) {
+      for (const s of result.summaries) this.#write(JSON.stringify(summaryJson(s)));
+      this.#write(JSON.stringify({
+        type: "end",
+        packets: result.packets,
+        skipped: result.skipped,
+        connections: result.summaries.length,
+        error: result.error ? { message: result.error.message, offset: result.error.offset } : null,
+      }));
+      return;
+    }
+    this.#write("");
+    if (result.summaries.length === 0) {
+      this.#write(`No TCP connections seen (${result.packets} TCP packets).`);
+    }
+    for (const s of result.summaries) {
+      for (const line of formatSummary(s, this.#style)) this.#write(line);
+    }
+  }
+}
+
+async function runRaw(config: CaptureConfig, signal: AbortSignal): Promise<number> {
+  const tcpdump = startTcpdump({
+    iface: config.iface,
+    filter: config.filter,
+    raw: true,
+    count: config.count ?? undefined,
+  });
+  const stop = () => tcpdump.stop();
+  signal.addEventListener("abort", stop, { once: true });
+  const timer = config.durationMs > 0 ? setTimeout(stop, config.durationMs) : 0;
+  try {
+    await tcpdump.stdout.pipeTo(Deno.stdout.writable, { preventClose: true });
+    await tcpdump.ready;
+    await tcpdump.child.status;
+    // tcpdump's own stderr ("listening on …", packet counts) is part of its view.
+    const text = tcpdump.stderr();
+    if (text) Deno.stderr.writeSync(new TextEncoder().encode(text));
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+async function openRead(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new RuntimeError(`cannot read ${path}: no such file`);
+    }
+    throw new RuntimeError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Filters packets for --read --port, and stops after --count. */
+function sink(config: CaptureConfig, out: CaptureOutput, onCountReached: () => void) {
+  let shown = 0;
+  return (lp: LabeledPacket) => {
+    const p = lp.packet;
+    if (
+      config.readPort !== null && p.srcPort !== config.readPort && p.dstPort !== config.readPort
+    ) {
+      return;
+    }
+    if (config.count !== null && shown >= config.count) return;
+    out.packet(lp);
+    if (config.count !== null && ++shown === config.count) onCountReached();
+  };
+}
+
+export async function runCapture(config: CaptureConfig, signal: AbortSignal): Promise<number> {
+  if (config.raw) return await runRaw(config, signal);
+  const out = new CaptureOutput(config.json, config.quiet);
+  const stopRead = new AbortController();
+  signal.addEventListener("abort", () => stopRead.abort(), { once: true });
+  const analyzer = new CaptureAnalyzer(sink(config, out, () => stopRead.abort()));
+
+  let result: AnalysisResult;
+  if (config.read !== null) {
+    const file = await openRead(config.read);
+    result = await analyzer.consume(file.readable, stopRead.signal);
+  } else {
+    result = await captureLive(config, analyzer, signal);
+  }
+  if (config.readPort !== null) {
+    result.summaries = result.summaries.filter((s) =>
+      s.client.port === config.readPort || s.server.port === config.readPort
+    );
+  }
+  out.end(result);
+  if (result.error) {
+    const where = config.read ?? "the capture";
+    throw new RuntimeError(
+      `${where}: ${result.error.message} (the ${result.packets} packets before it were analysed)`,
+    );
+  }
+  return 0;
+}
+
+async function captureLive(
+  config: CaptureConfig,
+  analyzer: CaptureAnalyzer,
+  signal: AbortSignal,
+): Promise<AnalysisResult> {
+  const tcpdump = startTcpdump({
+    iface: config.iface,
+    filter: config.filter,
+    count: config.count ?? undefined,
+  });
+  const file = config.write
+    ? await Deno.open(config.write, { write: true, create: true, truncate: true })
+    : null;
+  // Stopping tcpdump (rather than cancelling the stream) lets it flush what it has captured.
+  const stop = () => tcpdump.stop();
+  signal.addEventListener("abort", stop, { once: true });
+  const timer = config.durationMs > 0 ? setTimeout(stop, config.durationMs) : 0;
+  try {
+    const readyOrFailed = tcpdump.ready.then(() => {
+      if (!config.json) {
+        Deno.stderr.writeSync(new TextEncoder().encode(
+          `capturing on ${config.iface}: ${config.filter} (Ctrl-C to stop)\n`,
+        ));
+      }
+    });
+    const stream = file
+      ? tcpdump.stdout.pipeThrough(
+        new TransformStream({
+          transform(chunk, controller) {
+            file.writeSync(chunk);
+            controller.enqueue(chunk);
+          },
+        }),
+      )
+      : tcpdump.stdout;
+    const [result] = await Promise.all([analyzer.consume(stream), readyOrFailed]);
+    return result;
+  } catch (err) {
+    tcpdump.stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", stop);
+    file?.close();
+  }
+}
+
+export const captureCommand: Command = {
+  name: "capture",
+  summary: "label every packet (probe, probe ACK, FIN, …) live with tcpdump, or from a pcap file",
+  help: HELP,
+  async run(args) {
+    const config = parseCaptureArgs(args);
+    const shutdown = listenForShutdown();
+    try {
+      return await runCapture(config, shutdown.signal);
+    } finally {
+      shutdown.dispose();
+    }
+  },
+};
