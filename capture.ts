@@ -144,6 +144,19 @@ class CaptureOutput {
     while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
   }
 
+  /** Says that tcpdump is listening: on stderr for people, as an event for programs. */
+  capturing(iface: string, filter: string) {
+    if (this.#json) {
+      this.#write(
+        JSON.stringify({ type: "capturing", time: Date.now(), interface: iface, filter }),
+      );
+    } else {
+      Deno.stderr.writeSync(
+        this.#encoder.encode(`capturing on ${iface}: ${filter} (Ctrl-C to stop)\n`),
+      );
+    }
+  }
+
   packet(lp: LabeledPacket) {
     if (this.#quiet) return;
     this.#write(this.#json ? JSON.stringify(packetJson(lp)) : formatPacket(lp, this.#style));
@@ -269,13 +282,7 @@ async function captureLive(
   signal.addEventListener("abort", stop, { once: true });
   const timer = config.durationMs > 0 ? setTimeout(stop, config.durationMs) : 0;
   try {
-    const readyOrFailed = tcpdump.ready.then(() => {
-      if (!config.json) {
-        Deno.stderr.writeSync(new TextEncoder().encode(
-          `capturing on ${config.iface}: ${config.filter} (Ctrl-C to stop)\n`,
-        ));
-      }
-    });
+    const readyOrFailed = tcpdump.ready.then(() => out.capturing(config.iface, config.filter));
     const stream = file
       ? tcpdump.stdout.pipeThrough(
         new TransformStream({

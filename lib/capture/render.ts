@@ -67,7 +67,7 @@ function detail(lp: LabeledPacket): string {
 }
 
 /** One aligned line: time, connection, endpoints with an arrow, flags, label, timing. */
-export function formatPacket(lp: LabeledPacket, style: Styler, prefix = ""): string {
+export function formatPacket(lp: LabeledPacket, style: Styler, withTime = true): string {
   const p = lp.packet;
   const src = formatEndpoint(p.src, p.srcPort);
   const dst = formatEndpoint(p.dst, p.dstPort);
@@ -75,9 +75,10 @@ export function formatPacket(lp: LabeledPacket, style: Styler, prefix = ""): str
   const styled = LABEL_STYLE[lp.label]
     ? style(LABEL_STYLE[lp.label]!, label.padEnd(16))
     : label.padEnd(16);
-  return `${style("dim", clockMicros(p.tsMicros))}  ${prefix}#${lp.flowId + 1} ${
-    `${src} → ${dst}`.padEnd(33)
-  } ${formatFlags(p.flags).padEnd(3)} ${styled} ${style("dim", detail(lp))}`.trimEnd();
+  const time = withTime ? `${style("dim", clockMicros(p.tsMicros))}  ` : "";
+  return `${time}#${lp.flowId + 1} ${`${src} → ${dst}`.padEnd(33)} ${
+    formatFlags(p.flags).padEnd(3)
+  } ${styled} ${style("dim", detail(lp))}`.trimEnd();
 }
 
 export function packetJson(lp: LabeledPacket): Record<string, unknown> {

@@ -30,9 +30,11 @@ export interface TcpdumpProcess {
 }
 
 export function tcpdumpArgs(options: TcpdumpOptions): string[] {
-  const args = ["-i", options.iface, "-nn"];
+  // --immediate-mode: without it libpcap hands packets over in blocks, up to a second late, and
+  // the last ones before a stop can be lost.
+  const args = ["-i", options.iface, "--immediate-mode"];
   if (options.raw) args.push("-l");
-  else args.push("-U", "-w", "-", "-s", String(options.snaplen ?? 256));
+  else args.push("-nn", "-U", "-w", "-", "-s", String(options.snaplen ?? 256));
   if (options.count !== undefined) args.push("-c", String(options.count));
   args.push(options.filter);
   return args;
