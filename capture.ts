@@ -247,7 +247,7 @@ export async function runCapture(config: CaptureConfig, signal: AbortSignal): Pr
     const file = await openRead(config.read);
     result = await analyzer.consume(file.readable, stopRead.signal);
   } else {
-    result = await captureLive(config, analyzer, signal);
+    result = await captureLive(config, analyzer, out, signal);
   }
   if (config.readPort !== null) {
     result.summaries = result.summaries.filter((s) =>
@@ -267,6 +267,7 @@ export async function runCapture(config: CaptureConfig, signal: AbortSignal): Pr
 async function captureLive(
   config: CaptureConfig,
   analyzer: CaptureAnalyzer,
+  out: CaptureOutput,
   signal: AbortSignal,
 ): Promise<AnalysisResult> {
   const tcpdump = startTcpdump({

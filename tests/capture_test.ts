@@ -1,0 +1,231 @@
+/**
+ * `capture` against real traffic: tcpdump on loopback while our server and client run with a 1s
+ * keep-alive period, then the same analysis offline on the pcap file tcpdump wrote.
+ */
+import assert from "assert";
+import { CliProcess, runCli, startServer } from "./helpers/cli.ts";
+
+const root = Deno.build.os === "linux" && Deno.uid() === 0;
+const tcpdump = await new Deno.Command("tcpdump", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+})
+  .output().then((o) => o.success, () => false);
+const canCapture = root && tcpdump;
+const skipWhy = !tcpdump
+  ? " (skipped: tcpdump is not installed)"
+  : !root
+  ? " (skipped: needs root)"
+  : "";
+
+interface Summary {
+  type: "summary";
+  prober: string;
+  probesSent: number;
+  probesAnswered: number;
+  probesUnanswered: number;
+  probeInterval: { medianMs: number; minMs: number; maxMs: number } | null;
+  idleBeforeFirstProbeMs: number | null;
+  end: { kind: string; by: string | null; atMs: number | null };
+}
+
+function summariesOf(stdout: string): Summary[] {
+  return stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((o) => o.type === "summary");
+}
+
+function assertKeepAliveSummary(s: Summary) {
+  assert.equal(s.prober, "client");
+  assert.ok(s.probesSent >= 3, `${s.probesSent} probes`);
+  assert.equal(s.probesAnswered, s.probesSent);
+  assert.equal(s.probesUnanswered, 0);
+  const i = s.probeInterval!;
+  for (const ms of [i.minMs, i.maxMs, i.medianMs]) {
+    assert.ok(Math.abs(ms - 1000) <= 250, `probe spacing ${ms}ms is not 1s ± 0.25s`);
+  }
+  assert.ok(Math.abs(s.idleBeforeFirstProbeMs! - 1000) <= 250);
+  assert.deepEqual([s.end.kind, s.end.by], ["fin", "client"]);
+}
+
+Deno.test({
+  name: `live capture of a 1s keep-alive run, and --read of the file it wrote, agree${skipWhy}`,
+  ignore: !canCapture,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcpka-capture-" });
+    const file = `${dir}/run.pcap`;
+    try {
+      const { server, port } = await startServer(["--hold", "0"]);
+      const capture = new CliProcess([
+        "capture",
+        "--json",
+        "--port",
+        String(port),
+        "--write",
+        file,
+      ]);
+      await capture.waitFor((e) => (e as { type: string }).type === "capturing");
+      const client = new CliProcess([
+        "client",
+        "--json",
+        "--port",
+        String(port),
+        "--period",
+        "1s",
+        "--hold",
+        "4s",
+      ]);
+      assert.equal((await client.done).code, 0);
+      await new Promise((r) => setTimeout(r, 300));
+      capture.stop("SIGINT");
+      server.stop();
+      const live = await capture.done;
+      await server.done;
+      assert.equal(live.code, 0, live.stderr);
+      const liveSummaries = (live.events as unknown as Summary[]).filter((e) =>
+        e.type === "summary"
+      );
+      assert.equal(liveSummaries.length, 1);
+      assertKeepAliveSummary(liveSummaries[0]);
+      const labels = (live.events as unknown as { type: string; label: string }[])
+        .filter((e) => e.type === "packet").map((e) => e.label);
+      assert.deepEqual(labels.slice(0, 3), ["syn", "syn-ack", "handshake-ack"]);
+      assert.ok(
+        labels.includes("keepalive") && labels.includes("keepalive-ack") && labels.includes("fin"),
+      );
+
+      const offline = await runCli(["capture", "--read", file, "--json"]);
+      assert.equal(offline.code, 0, offline.stderr);
+      assert.deepEqual(summariesOf(offline.stdout), liveSummaries);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: `the seed's exact filter works through --filter${skipWhy}`,
+  ignore: !canCapture,
+  async fn() {
+    const r = await runCli([
+      "capture",
+      "--json",
+      "--duration",
+      "500ms",
+      "--filter",
+      "tcp and port 12345 and tcp[13] & 16 != 0 and tcp[12] & 15 = 0",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /"type":"capturing".*tcp\[13\] & 16 != 0/);
+  },
+});
+
+const liveErrors: [string, string[], number, RegExp][] = [
+  [
+    "a bad filter gives tcpdump's message",
+    ["--filter", "tcp prt 5"],
+    2,
+    /^tcpka: bad --filter: .*syntax error/,
+  ],
+  ["an unknown interface", ["-i", "nosuch0"], 2, /^tcpka: unknown interface 'nosuch0'/],
+];
+for (const [what, args, code, pattern] of liveErrors) {
+  Deno.test({
+    name: `capture: ${what}: one line, exit ${code}${skipWhy}`,
+    ignore: !canCapture,
+    async fn() {
+      const r = await runCli(["capture", "--duration", "1s", ...args]);
+      assert.equal(r.code, code, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr.trim(), pattern);
+    },
+  });
+}
+
+Deno.test("capture without tcpdump on PATH says how to install it (exit 1)", async () => {
+  const r = await runCli(["capture", "--duration", "1s"], { env: { PATH: "/nonexistent" } });
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr.trim(),
+    /^tcpka: tcpdump is not installed; install it with 'sudo apt-get install tcpdump'/,
+  );
+});
+
+Deno.test({
+  name: `capture as a plain user says to use sudo or setcap (exit 1)${
+    root ? "" : " (skipped: needs root to switch to a plain user)"
+  }`,
+  ignore: !canCapture,
+  async fn() {
+    const { cliArgs } = await import("./helpers/cli.ts");
+    const denoDir = await Deno.makeTempDir();
+    await Deno.chmod(denoDir, 0o777);
+    const out = await new Deno.Command("runuser", {
+      args: ["-u", "nobody", "--", Deno.execPath(), ...cliArgs(["capture", "--duration", "1s"])],
+      env: { DENO_DIR: denoDir, HOME: denoDir, NO_COLOR: "1" },
+      cwd: "/",
+      stderr: "piped",
+      stdout: "piped",
+    }).output();
+    await Deno.remove(denoDir, { recursive: true });
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 1, stderr);
+    assert.match(
+      stderr,
+      /^tcpka: capturing needs root: run with sudo, or .*setcap cap_net_raw,cap_net_admin/,
+    );
+  },
+});
+
+Deno.test("--read: missing, corrupt and truncated files fail in one line after what decoded", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = await runCli(["capture", "--read", `${dir}/nope.pcap`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^tcpka: cannot read .*nope\.pcap: no such file\n$/);
+
+    await Deno.writeTextFile(`${dir}/junk.pcap`, "definitely not a capture");
+    const junk = await runCli(["capture", "--read", `${dir}/junk.pcap`]);
+    assert.equal(junk.code, 1);
+    assert.match(junk.stderr, /^tcpka: .*junk\.pcap: .*byte 0/);
+
+    // A classic pcap header and one record whose header promises more bytes than the file has.
+    const header = new Uint8Array(24);
+    const v = new DataView(header.buffer);
+    v.setUint32(0, 0xa1b2c3d4, true);
+    v.setUint16(4, 2, true);
+    v.setUint16(6, 4, true);
+    v.setUint32(16, 65535, true);
+    v.setUint32(20, 1, true);
+    const record = new Uint8Array(16 + 10);
+    new DataView(record.buffer).setUint32(8, 60, true);
+    new DataView(record.buffer).setUint32(12, 60, true);
+    await Deno.writeFile(`${dir}/cut.pcap`, new Uint8Array([...header, ...record]));
+    const cut = await runCli(["capture", "--read", `${dir}/cut.pcap`, "--json"]);
+    assert.equal(cut.code, 1);
+    assert.match(
+      cut.stderr,
+      /^tcpka: .*cut\.pcap: .*byte 24.*\(the 0 packets before it were analysed\)\n$/,
+    );
+    const end = cut.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((o) =>
+      o.type === "end"
+    );
+    assert.equal(end.error.offset, 24);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("capture usage errors exit 2", async () => {
+  for (
+    const [args, pattern] of [
+      [["--read", "x.pcap", "--filter", "tcp"], /--filter applies to live capture/],
+      [["--raw", "--json"], /cannot be combined/],
+      [["--count", "0"], /--count/],
+      [["--filter", ""], /must not be empty/],
+    ] as [string[], RegExp][]
+  ) {
+    const r = await runCli(["capture", ...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+});
