@@ -7,12 +7,12 @@
  */
 import type { ClientConfig } from "../../client.ts";
 import { UsageError } from "../cli/errors.ts";
-import { EventProcess } from "../cli/event_process.ts";
-import { selfCommand } from "../cli/self.ts";
+import type { EventProcess } from "../cli/event_process.ts";
+import { startRole } from "./roles_in_ns.ts";
 import type { EventOf } from "../events.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatDuration } from "../duration.ts";
-import { Topology } from "../netns/topology.ts";
+import { requireRoot, Topology } from "../netns/topology.ts";
 import { mustRun } from "../netns/run.ts";
 import type { ClientConnection } from "./collector.ts";
 import type { CollectorFactory } from "./seed.ts";
@@ -30,13 +30,6 @@ const VANISH_RULES = `table inet tcpka_vanish {
   chain out { type filter hook output priority 0; policy drop; }
 }
 `;
-
-export function requireRoot(what: string): void {
-  if (Deno.build.os !== "linux") throw new UsageError(`${what} needs Linux network namespaces`);
-  if (Deno.uid() !== 0) {
-    throw new UsageError(`${what} needs root to create network namespaces; run it with sudo`);
-  }
-}
 
 export async function runDeadPeerDemo(
   client: ClientConfig,
@@ -73,29 +66,20 @@ export async function runDeadPeerDemo(
     timeline.note(`observing the client's side through ${collector.description}`);
     await collector.start();
 
-    const serverOut = timeline.reporter("server");
-    const server = new EventProcess(
-      [
-        ...topology.exec("server"),
-        ...selfCommand(),
-        "server",
-        "--json",
-        "--host",
-        SERVER_ADDR,
-        "--port",
-        String(port),
-        "--hold",
-        "0",
-      ],
-      { onEvent: (e) => serverOut.emit(e) },
-    );
+    const server = startRole(topology, "server", timeline, "server", [
+      "server",
+      "--host",
+      SERVER_ADDR,
+      "--port",
+      String(port),
+      "--hold",
+      "0",
+    ]);
     children.push(server);
     await server.waitFor((e) => e.type === "listening");
 
-    const clientOut = timeline.reporter("client");
     const args = [
       "client",
-      "--json",
       "--host",
       SERVER_ADDR,
       "--port",
@@ -107,9 +91,7 @@ export async function runDeadPeerDemo(
     ];
     if (keepalive.idleMs !== undefined) args.push("--idle", `${keepalive.idleMs}ms`);
     if (keepalive.intervalMs !== undefined) args.push("--interval", `${keepalive.intervalMs}ms`);
-    const clientProc = new EventProcess([...topology.exec("client"), ...selfCommand(), ...args], {
-      onEvent: (e) => clientOut.emit(e),
-    });
+    const clientProc = startRole(topology, "client", timeline, "client", args);
     children.push(clientProc);
     const ka = await clientProc.waitFor((e): e is EventOf<"keepalive"> => e.type === "keepalive");
     const connected = clientProc.events.find((e): e is EventOf<"connected"> =>

@@ -4,6 +4,15 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
+import { UsageError } from "../cli/errors.ts";
+
+/** Namespaces, veth links and nftables need Linux and root; anything else is a usage error. */
+export function requireRoot(what: string): void {
+  if (Deno.build.os !== "linux") throw new UsageError(`${what} needs Linux network namespaces`);
+  if (Deno.uid() !== 0) {
+    throw new UsageError(`${what} needs root to create network namespaces; run it with sudo`);
+  }
+}
 
 const PREFIX = "tcpka-";
 
