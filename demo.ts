@@ -4,14 +4,19 @@
  */
 import type { Command } from "./lib/cli/command.ts";
 import { UsageError } from "./lib/cli/errors.ts";
-import { noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
+import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
 import { listenForShutdown } from "./lib/cli/signals.ts";
 import { CLIENT_FLAGS, clientConfigFrom } from "./client.ts";
 import { type CollectorFactory, type EvidenceChoice, runSeedDemo } from "./lib/demo/seed.ts";
 import { runDeadPeerDemo } from "./lib/demo/dead_peer.ts";
+import {
+  FIREWALL_DEFAULTS,
+  type FirewallConfig,
+  runFirewallIdleDemo,
+} from "./lib/demo/firewall_idle.ts";
 import { chooseCollector } from "./lib/demo/choose_collector.ts";
 
-const SCENARIOS = ["seed", "dead-peer"] as const;
+const SCENARIOS = ["seed", "dead-peer", "firewall-idle"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const HELP = `Usage: tcpka demo [--scenario NAME] [client flags]
@@ -25,10 +30,17 @@ Scenarios:
   seed        (default) the Go example: period 2s, hold 10s, port 12345 (or a free one)
   dead-peer   the server vanishes without FIN or RST (needs root: network namespaces + nftables);
               the client's kernel gives up after idle + interval × count
+  firewall-idle
+              a stateful firewall that forgets idle connections sits between client and server;
+              one client with keep-alive and one without idle past its timeout, then send data
+              (needs root)
 
 Flags:
   --scenario NAME       seed | dead-peer
   --evidence SOURCE     auto (default) | capture | kernel: force the observer
+  --firewall-timeout D  firewall-idle: the firewall forgets idle connections after D (default 5s)
+  --idle-for D          firewall-idle: how long both clients stay idle (default 8s)
+  --show-failure        firewall-idle: allow --period at or above the timeout, to watch it fail
   every 'tcpka client' flag: --port, --period, --idle, --interval, --count, --no-keepalive,
   --hold, --json, …
 
@@ -38,7 +50,8 @@ ignores the settings), 2 bad usage or missing privileges.
 Examples:
   tcpka demo
   tcpka demo --period 1s --hold 4s
-  sudo tcpka demo --scenario dead-peer --idle 1s --interval 1s --count 3`;
+  sudo tcpka demo --scenario dead-peer --idle 1s --interval 1s --count 3
+  sudo tcpka demo --scenario firewall-idle --firewall-timeout 5s --idle-for 8s --period 2s`;
 
 export const demoCommand: Command = {
   name: "demo",
@@ -49,6 +62,9 @@ export const demoCommand: Command = {
       ...CLIENT_FLAGS,
       scenario: { type: "string" },
       evidence: { type: "string" },
+      "firewall-timeout": { type: "string" },
+      "idle-for": { type: "string" },
+      "show-failure": { type: "boolean" },
     });
     noPositionals("demo", parsed);
     const { values } = parsed;
@@ -62,6 +78,11 @@ export const demoCommand: Command = {
     }
     // Port 0 = any free port, handy beside a real server on 12345.
     const client = clientConfigFrom("demo", values, 0);
+    const firewallFlags = ["firewall-timeout", "idle-for", "show-failure"];
+    if (scenario !== "firewall-idle") {
+      const stray = firewallFlags.find((f) => values[f] !== undefined);
+      if (stray) throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle`);
+    }
     if (client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
     }
@@ -69,6 +90,16 @@ export const demoCommand: Command = {
       chooseCollector(evidence, target, timeline);
     const shutdown = listenForShutdown();
     try {
+      if (scenario === "firewall-idle") {
+        const fw: FirewallConfig = {
+          firewallTimeoutMs: durationFlag("demo", values, "firewall-timeout") ??
+            FIREWALL_DEFAULTS.firewallTimeoutMs,
+          idleForMs: durationFlag("demo", values, "idle-for") ?? FIREWALL_DEFAULTS.idleForMs,
+          periodMs: client.keepalive.intervalMs ?? FIREWALL_DEFAULTS.periodMs,
+          showFailure: values["show-failure"] === true,
+        };
+        return await runFirewallIdleDemo(client, fw, evidence, client.json, shutdown.signal);
+      }
       if (scenario === "dead-peer") {
         return await runDeadPeerDemo(client, client.json, makeCollector, shutdown.signal);
       }

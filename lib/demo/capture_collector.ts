@@ -24,7 +24,7 @@ export class CaptureCollector implements EvidenceCollector {
 
   /** Starts tcpdump at once so that a failure (no root, no tcpdump) surfaces before anything runs. */
   constructor(
-    options: { port: number; iface: string; prefix?: string[] },
+    options: { port: number; iface: string; prefix?: string[]; label?: string },
     timeline: Timeline,
   ) {
     const filter = `tcp port ${options.port}`;
@@ -33,7 +33,7 @@ export class CaptureCollector implements EvidenceCollector {
     this.#analyzer = new CaptureAnalyzer((lp) => {
       this.#mark(lp);
       timeline.line(
-        "wire",
+        options.label ?? "wire",
         lp.packet.tsMicros / 1000,
         formatPacket(lp, timeline.style, false),
         packetJson(lp),

@@ -57,35 +57,23 @@ export class Timeline {
 
   verdict(verdict: Verdict, title: string): void {
     if (this.json) {
-      this.write(
-        JSON.stringify({
-          source: "demo",
-          type: "verdict",
-          time: Date.now(),
-          title,
-          evidence: verdict.source,
-          toleranceMs: verdict.toleranceMs,
-          rows: verdict.rows,
-          pass: verdict.pass,
-        }),
-      );
+      this.write(JSON.stringify({
+        source: "demo",
+        type: "verdict",
+        time: Date.now(),
+        title,
+        evidence: verdict.source,
+        toleranceMs: verdict.toleranceMs,
+        rows: verdict.rows,
+        pass: verdict.pass,
+      }));
       return;
     }
-    const header = ["check", "configured", "observed", ""];
-    const body = verdict.rows.map((
-      r,
-    ) => [r.check, r.configured, r.observed, r.pass ? "ok" : "MISMATCH"]);
-    const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i].length)));
-    const fmt = (row: string[]) =>
-      row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
-    this.write("");
-    this.write(this.style("bold", title));
-    this.write(fmt(header));
-    this.write(widths.map((w) => "-".repeat(w)).join("  "));
-    for (const row of body) {
-      const text = fmt(row);
-      this.write(row[3] === "ok" ? text : this.style("red", text));
-    }
+    this.table(
+      title,
+      ["check", "configured", "observed"],
+      verdict.rows.map((r) => ({ cells: [r.check, r.configured, r.observed], pass: r.pass })),
+    );
     const how = verdict.source === "capture"
       ? "packets captured on the wire"
       : "the kernel's socket table";
@@ -93,5 +81,37 @@ export class Timeline {
       (verdict.pass ? this.style("green", "PASS") : this.style("red", "FAIL")) +
         `: observed from ${how}; timings within ±${verdict.toleranceMs}ms`,
     );
+  }
+
+  /** An aligned table with an ok/MISMATCH column; in JSON one "table" object. */
+  table(title: string, header: string[], rows: { cells: string[]; pass: boolean }[]): void {
+    if (this.json) {
+      this.write(JSON.stringify({
+        source: "demo",
+        type: "table",
+        time: Date.now(),
+        title,
+        header,
+        rows: rows.map((r) => ({
+          ...Object.fromEntries(header.map((h, i) => [h, r.cells[i]])),
+          pass: r.pass,
+        })),
+        pass: rows.every((r) => r.pass),
+      }));
+      return;
+    }
+    const body = rows.map((r) => [...r.cells, r.pass ? "ok" : "MISMATCH"]);
+    const head = [...header, ""];
+    const widths = head.map((_, i) => Math.max(...[head, ...body].map((row) => row[i].length)));
+    const fmt = (row: string[]) =>
+      row.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd();
+    this.write("");
+    this.write(this.style("bold", title));
+    this.write(fmt(head));
+    this.write(widths.map((w) => "-".repeat(w)).join("  "));
+    for (const row of body) {
+      const text = fmt(row);
+      this.write(row.at(-1) === "ok" ? text : this.style("red", text));
+    }
   }
 }

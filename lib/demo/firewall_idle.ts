@@ -1,0 +1,283 @@
+/**
+ * `demo --scenario firewall-idle`: a real Linux stateful firewall between client and server
+ * forgets idle connections, as NAT gateways, load balancers and firewalls do (AWS NLB 350 s, Azure
+ * LB 4 min, many home routers less). Two clients idle through it, one with keep-alive and one
+ * without, then each sends a message: the keep-alive client's probes kept the firewall's
+ * connection-tracking entry alive and its echo comes back; the other's data is dropped.
+ *
+ * Topology: client ns ─ veth ─ router ns ─ veth ─ server ns. The router forwards with nftables
+ * (policy drop; established/related and new SYNs accepted) and a conntrack established-timeout of
+ * --firewall-timeout, with nf_conntrack_tcp_loose=0 so a forgotten connection is not re-adopted.
+ */
+import type { ClientConfig } from "../../client.ts";
+import { UsageError } from "../cli/errors.ts";
+import type { EventProcess } from "../cli/event_process.ts";
+import type { EventOf } from "../events.ts";
+import { formatDuration } from "../duration.ts";
+import { mustRun, run } from "../netns/run.ts";
+import { requireRoot, Topology } from "../netns/topology.ts";
+import { CaptureCollector } from "./capture_collector.ts";
+import { startRole } from "./roles_in_ns.ts";
+import type { EvidenceChoice } from "./seed.ts";
+import { Timeline } from "./timeline.ts";
+
+export interface FirewallConfig {
+  firewallTimeoutMs: number;
+  idleForMs: number;
+  periodMs: number;
+  /** Allow a period that cannot beat the timeout, to watch keep-alive fail too. */
+  showFailure: boolean;
+}
+
+export const FIREWALL_DEFAULTS: FirewallConfig = {
+  firewallTimeoutMs: 5000,
+  idleForMs: 8000,
+  periodMs: 2000,
+  showFailure: false,
+};
+
+const NET = {
+  client: "10.73.1.1",
+  routerC: "10.73.1.2",
+  routerS: "10.73.2.1",
+  server: "10.73.2.2",
+};
+
+/** How long a client waits for its echo before the demo calls it "no answer". */
+const ECHO_WAIT_MS = 4000;
+
+function rules(): string {
+  return `table inet tcpka_fw {
+  chain forward_filter {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    tcp flags & (syn | ack) == syn ct state new accept
+    counter comment "packets of connections the firewall does not know"
+  }
+}
+`;
+}
+
+/** Refuses settings that cannot show the effect, in one line each. */
+export function validateFirewall(config: FirewallConfig): void {
+  const t = formatDuration(config.firewallTimeoutMs);
+  if (config.firewallTimeoutMs < 1000 || config.firewallTimeoutMs % 1000 !== 0) {
+    throw new UsageError(
+      `demo: --firewall-timeout must be whole seconds, at least 1s (conntrack counts seconds)`,
+    );
+  }
+  if (config.idleForMs <= config.firewallTimeoutMs) {
+    throw new UsageError(
+      `demo: --idle-for ${
+        formatDuration(config.idleForMs)
+      } must be longer than --firewall-timeout ${t}, ` +
+        `or the firewall never forgets the idle connection`,
+    );
+  }
+  if (config.periodMs >= config.firewallTimeoutMs && !config.showFailure) {
+    throw new UsageError(
+      `demo: a keep-alive --period of ${
+        formatDuration(config.periodMs)
+      } cannot beat a ${t} firewall ` +
+        `timeout; choose a shorter period, or add --show-failure to watch it fail`,
+    );
+  }
+}
+
+interface Outcome {
+  name: string;
+  keepalive: string;
+  expectEcho: boolean;
+  result: string;
+  echoed: boolean;
+}
+
+export async function runFirewallIdleDemo(
+  client: ClientConfig,
+  fw: FirewallConfig,
+  evidence: EvidenceChoice,
+  json: boolean,
+  signal: AbortSignal,
+): Promise<number> {
+  requireRoot("demo --scenario firewall-idle");
+  validateFirewall(fw);
+  const timeline = new Timeline(json);
+  const port = client.port;
+  const topology = await Topology.create(["client", "router", "server"], [
+    {
+      a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
+      b: { ns: "router", ifname: "r-eth0", cidr: `${NET.routerC}/30` },
+    },
+    {
+      a: { ns: "router", ifname: "r-eth1", cidr: `${NET.routerS}/30` },
+      b: { ns: "server", ifname: "s-eth0", cidr: `${NET.server}/30` },
+    },
+  ]);
+  const children: EventProcess[] = [];
+  const captures: CaptureCollector[] = [];
+  const onAbort = () => children.forEach((c) => c.stop());
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await configureRouter(topology, fw.firewallTimeoutMs);
+    timeline.note(
+      `client ${NET.client} → router (stateful firewall, forgets idle connections after ` +
+        `${formatDuration(fw.firewallTimeoutMs)}) → server ${NET.server}`,
+    );
+    if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
+
+    const server = startRole(topology, "server", timeline, "server", [
+      "server",
+      "--host",
+      NET.server,
+      "--port",
+      String(port),
+      "--hold",
+      "0",
+    ]);
+    children.push(server);
+    await server.waitFor((e) => e.type === "listening");
+
+    const common = ["client", "--host", NET.server, "--port", String(port), "--hold", "0"];
+    const idle = ["--send-after", `${fw.idleForMs}ms`, "--message", "still there?"];
+    const withKa = startRole(topology, "client", timeline, "ka", [
+      ...common,
+      ...idle,
+      "--period",
+      `${fw.periodMs}ms`,
+    ]);
+    const withoutKa = startRole(topology, "client", timeline, "no-ka", [
+      ...common,
+      ...idle,
+      "--no-keepalive",
+    ]);
+    children.push(withKa, withoutKa);
+    timeline.note(
+      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive every ` +
+        `${formatDuration(fw.periodMs)}, 'no-ka' without; then each sends a message and waits ` +
+        `${formatDuration(ECHO_WAIT_MS)} for the echo`,
+    );
+
+    const deadline = fw.idleForMs + ECHO_WAIT_MS + 2000;
+    const results = await Promise.all([withKa, withoutKa].map((p) => settle(p, deadline, signal)));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const c of captures) await c.stop();
+    if (signal.aborted) return 130;
+
+    const dropped = await droppedPackets(topology);
+    timeline.note(`the firewall dropped ${dropped} packets of connections it had forgotten`);
+    const outcomes: Outcome[] = [
+      outcome(
+        "ka",
+        `every ${formatDuration(fw.periodMs)}`,
+        fw.periodMs < fw.firewallTimeoutMs,
+        results[0],
+      ),
+      outcome("no-ka", "off", false, results[1]),
+    ];
+    printVerdict(timeline, fw, outcomes);
+    return outcomes.every((o) => o.echoed === o.expectEcho) ? 0 : 1;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    for (const child of children) child.stop("SIGKILL");
+    await Promise.all(children.map((c) => c.done.catch(() => {})));
+    for (const c of captures) await c.stop().catch(() => {});
+    await topology.remove();
+  }
+}
+
+async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
+  const r = topology.exec("router");
+  await mustRun([...r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  await mustRun([...topology.exec("client"), "ip", "route", "add", "default", "via", NET.routerC]);
+  await mustRun([...topology.exec("server"), "ip", "route", "add", "default", "via", NET.routerS]);
+  // The ruleset's ct expressions load conntrack, which creates the namespace's sysctls below.
+  await mustRun([...r, "nft", "-f", "-"], rules());
+  await mustRun([
+    ...r,
+    "sysctl",
+    "-qw",
+    `net.netfilter.nf_conntrack_tcp_timeout_established=${timeoutMs / 1000}`,
+    "net.netfilter.nf_conntrack_tcp_loose=0",
+  ]);
+}
+
+async function startCaptures(
+  topology: Topology,
+  port: number,
+  timeline: Timeline,
+  captures: CaptureCollector[],
+  evidence: EvidenceChoice,
+): Promise<void> {
+  for (const [iface, label] of [["r-eth0", "fw-in"], ["r-eth1", "fw-out"]]) {
+    const capture = new CaptureCollector(
+      { port, iface, prefix: topology.exec("router"), label },
+      timeline,
+    );
+    try {
+      await capture.start();
+      captures.push(capture);
+    } catch (err) {
+      await capture.stop().catch(() => {});
+      if (evidence === "capture") throw err;
+      timeline.note(
+        `no packet capture (${
+          (err as Error).message.replace(/;.*/, "")
+        }); showing the clients' view only`,
+      );
+      return;
+    }
+  }
+  timeline.note("capturing on both sides of the router: fw-in (client side), fw-out (server side)");
+}
+
+interface Settled {
+  echo: EventOf<"echo"> | null;
+  closed: EventOf<"closed"> | null;
+  waitedMs: number;
+}
+
+async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal): Promise<Settled> {
+  const started = performance.now();
+  const closed = await Promise.race([
+    p.waitFor((e) => e.type === "closed", deadlineMs).catch(() => null),
+    new Promise<null>((r) => signal.addEventListener("abort", () => r(null), { once: true })),
+  ]) as EventOf<"closed"> | null;
+  const echo = p.events.find((e): e is EventOf<"echo"> => e.type === "echo") ?? null;
+  return { echo, closed, waitedMs: performance.now() - started };
+}
+
+function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settled): Outcome {
+  let result: string;
+  if (s.echo) result = `echo received (round trip ${s.echo.rttMs.toFixed(1)}ms)`;
+  else if (s.closed) {
+    result = `no answer: ${s.closed.reason}${s.closed.error ? ` (${s.closed.error})` : ""}`;
+  } else {result = `no answer within ${
+      formatDuration(ECHO_WAIT_MS)
+    }: the data is retransmitted and dropped`;}
+  return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
+}
+
+async function droppedPackets(topology: Topology): Promise<number> {
+  const out = await run([...topology.exec("router"), "nft", "list", "table", "inet", "tcpka_fw"]);
+  return Number(/counter packets (\d+)/.exec(out.stdout)?.[1] ?? 0);
+}
+
+function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[]): void {
+  timeline.table(
+    `Verdict: which idle connection survived a ${
+      formatDuration(fw.firewallTimeoutMs)
+    } firewall timeout?`,
+    ["connection", "keep-alive", "idle", "firewall timeout", "expected", "result"],
+    outcomes.map((o) => ({
+      cells: [
+        o.name,
+        o.keepalive,
+        formatDuration(fw.idleForMs),
+        formatDuration(fw.firewallTimeoutMs),
+        o.expectEcho ? "echo" : "no answer",
+        o.result,
+      ],
+      pass: o.echoed === o.expectEcho,
+    })),
+  );
+}
