@@ -1,0 +1,92 @@
+/** The firewall-idle scenario end to end, its refusals, and cleanup on every exit path. */
+import assert from "assert";
+import { CliProcess, runCli } from "./helpers/cli.ts";
+import { listOurNamespaces } from "../lib/netns/topology.ts";
+
+const root = Deno.build.os === "linux" && Deno.uid() === 0;
+const skipWhy = root ? "" : " (skipped: needs root for network namespaces)";
+
+interface Table {
+  type: "table";
+  rows: { connection: string; result: string; pass: boolean }[];
+  pass: boolean;
+}
+
+Deno.test({
+  name:
+    `firewall-idle (timeout 3s, idle 5s, period 1s): keep-alive survives, the other does not${skipWhy}`,
+  ignore: !root,
+  async fn() {
+    for (let run = 1; run <= 2; run++) {
+      // Twice in a row: the first run must leave nothing that breaks the second.
+      const r = await runCli([
+        "demo",
+        "--scenario",
+        "firewall-idle",
+        "--json",
+        "--firewall-timeout",
+        "3s",
+        "--idle-for",
+        "5s",
+        "--period",
+        "1s",
+      ], { timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `run ${run}: ${r.stderr}\n${r.stdout.slice(-2000)}`);
+      const table = r.stdout.trim().split("\n").map((l) => JSON.parse(l))
+        .find((o) => o.type === "table") as Table;
+      const ka = table.rows.find((row) => row.connection === "ka")!;
+      const noKa = table.rows.find((row) => row.connection === "no-ka")!;
+      assert.match(ka.result, /^echo received/);
+      assert.match(noKa.result, /^no answer/);
+      assert.deepEqual(await listOurNamespaces(), []);
+    }
+  },
+});
+
+const refusals: [string[], RegExp][] = [
+  [
+    ["--firewall-timeout", "3s", "--idle-for", "5s", "--period", "3s"],
+    /cannot beat a 3s firewall timeout.*--show-failure/,
+  ],
+  [
+    ["--firewall-timeout", "5s", "--idle-for", "5s"],
+    /--idle-for 5s must be longer than --firewall-timeout 5s/,
+  ],
+  [["--firewall-timeout", "1500ms"], /whole seconds/],
+];
+for (const [args, pattern] of refusals) {
+  Deno.test({
+    name: `firewall-idle refuses ${args.join(" ")} (exit 2)${skipWhy}`,
+    ignore: !root,
+    async fn() {
+      const r = await runCli(["demo", "--scenario", "firewall-idle", ...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split("\n").length, 1);
+      assert.deepEqual(await listOurNamespaces(), []);
+    },
+  });
+}
+
+Deno.test("firewall flags belong to their scenario (exit 2)", async () => {
+  const r = await runCli(["demo", "--idle-for", "5s"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--idle-for belongs to --scenario firewall-idle/);
+});
+
+for (const scenario of ["firewall-idle", "dead-peer"]) {
+  Deno.test({
+    name: `Ctrl-C during ${scenario} removes every namespace${skipWhy}`,
+    ignore: !root,
+    async fn() {
+      const demo = new CliProcess(["demo", "--scenario", scenario, "--json", "--period", "1s"]);
+      // Interrupt once the roles are running inside the namespaces.
+      await demo.waitFor((e) => e.type === "keepalive", 20_000);
+      assert.ok((await listOurNamespaces()).length >= 2, "namespaces were not created");
+      demo.stop("SIGINT");
+      const done = await demo.done;
+      assert.notEqual(done.code, 0);
+      assert.deepEqual(await listOurNamespaces(), []);
+    },
+  });
+}
