@@ -133,6 +133,8 @@ Deno.test({
 
       // A reset.
       const resetter = await Deno.connect({ hostname: "127.0.0.1", port });
+      // Reset only once the server holds it: an RST still in the accept queue is another story.
+      await server.waitFor((e) => e.type === "keepalive" && e.id === 2);
       backend.reset(backend.locate(resetter)!.handle);
       resetter.close();
       await server.waitFor((e) => e.type === "closed" && e.reason === "peer-reset");
