@@ -78,15 +78,22 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
       pass: probes.length === 0,
     });
   } else {
-    rows.push(
-      timingRow(
-        "idle before the first probe",
-        ka.idleMs,
-        probes.length > 0 && start !== null ? probes[0].time - start : null,
-      ),
+    const idle = timingRow(
+      "idle before the first probe",
+      ka.idleMs,
+      probes.length > 0 && start !== null ? probes[0].time - start : null,
     );
+    if (expectedProbes(expect, ka).high === 0) {
+      idle.configured += " (longer than the hold: no probe due)";
+      idle.pass = probes.length === 0;
+    }
+    rows.push(idle);
     const gaps = probes.slice(1).map((p, i) => p.time - probes[i].time);
     const interval = timingRow("probe interval", ka.intervalMs, gaps.length ? median(gaps) : null);
+    if (gaps.length === 0 && expectedProbes(expect, ka).low < 2) {
+      interval.observed = "not measurable: fewer than 2 probes fit";
+      interval.pass = true;
+    }
     if (gaps.length > 1) {
       interval.observed += ` median (${seconds(Math.min(...gaps))}–${seconds(Math.max(...gaps))})`;
       interval.pass &&= gaps.every((g) => Math.abs(g - ka.intervalMs!) <= TOLERANCE_MS);
@@ -135,13 +142,7 @@ function probeCountRow(
       pass: sent - answered === count,
     };
   }
-  // Probes due at idle, idle + interval, …; one due exactly at the hold time races the close.
-  const window = expect.holdMs - (ka.idleMs ?? 0);
-  const low = expect.holdMs === 0 || window < 0 ? 0 : Math.floor(window / (ka.intervalMs ?? 1)) +
-    (window % (ka.intervalMs ?? 1) === 0 ? 0 : 1);
-  const high = expect.holdMs === 0 || window < 0
-    ? Infinity
-    : Math.floor(window / (ka.intervalMs ?? 1)) + 1;
+  const { low, high } = expectedProbes(expect, ka);
   const range = low === high ? `${low}` : high === Infinity ? `${low}+` : `${low}–${high}`;
   return {
     check: "probes answered",
@@ -149,4 +150,22 @@ function probeCountRow(
     observed: `${answered} of ${sent}`,
     pass: answered === sent && sent >= low && sent <= high,
   };
+}
+
+/**
+ * How many probes the client should send: `count` before giving up on a dead peer; otherwise one
+ * at idle, then one per interval until the hold ends (one due exactly at the hold time races the
+ * close, hence a range).
+ */
+export function expectedProbes(
+  expect: Expectation,
+  ka: KeepAliveValues,
+): { low: number; high: number } {
+  if (expect.close === "timed-out") return { low: ka.count ?? 0, high: ka.count ?? 0 };
+  const window = expect.holdMs - (ka.idleMs ?? 0);
+  if (expect.holdMs === 0) return { low: 0, high: Infinity };
+  if (window < 0) return { low: 0, high: 0 };
+  const interval = ka.intervalMs ?? 1;
+  const whole = Math.floor(window / interval);
+  return { low: whole + (window % interval === 0 ? 0 : 1), high: whole + 1 };
 }
