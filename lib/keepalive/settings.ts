@@ -19,9 +19,11 @@ export interface KeepAliveValues {
 /**
  * `socket`: read back from this connection with getsockopt (the truth).
  * `system-defaults`: options could not be set; these are the system-wide values that then apply.
+ * `as-set`: set on this socket but not all readable back (Windows SIO_KEEPALIVE_VALS): what was set,
+ *   with notes naming the values that could not be read.
  * `unknown`: neither could be read.
  */
-export type ValuesSource = "socket" | "system-defaults" | "unknown";
+export type ValuesSource = "socket" | "as-set" | "system-defaults" | "unknown";
 export type ApplyMethod = "setsockopt" | "sio_keepalive_vals" | "on-off" | "off";
 
 export interface KeepAliveReport {
