@@ -19,6 +19,7 @@ import { listenForShutdown } from "./lib/cli/signals.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { holdSession } from "./lib/net/session.ts";
+import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
@@ -146,19 +147,7 @@ export async function runClient(
     }
     const connectedAt = performance.now();
     open++;
-    reporter.emit({
-      type: "connected",
-      time: now(),
-      id,
-      local: formatEndpoint(conn.localAddr.hostname, conn.localAddr.port),
-      remote: formatEndpoint(conn.remoteAddr.hostname, conn.remoteAddr.port),
-    });
-    reporter.emit({
-      type: "keepalive",
-      time: now(),
-      id,
-      report: controller.apply(conn, config.keepalive),
-    });
+    announceConnection(reporter, controller, conn, id, config.keepalive);
     const message = new TextEncoder().encode(config.message);
     const end = await holdSession(conn, {
       holdMs: config.holdMs,
@@ -182,14 +171,7 @@ export async function runClient(
     controller.release(conn);
     open--;
     ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-    reporter.emit({
-      type: "closed",
-      time: now(),
-      id,
-      reason: end.reason,
-      durationMs: Math.round(performance.now() - connectedAt),
-      ...(end.error ? { error: end.error } : {}),
-    });
+    announceEnd(reporter, id, end, connectedAt);
   };
 
   const ticker = setInterval(() => {
