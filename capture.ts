@@ -13,7 +13,7 @@ import {
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { isLoopback } from "./lib/net/ip.ts";
 import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts";
@@ -312,11 +312,6 @@ export const captureCommand: Command = {
   help: HELP,
   async run(args) {
     const config = parseCaptureArgs(args);
-    const shutdown = listenForShutdown();
-    try {
-      return await runCapture(config, shutdown.signal);
-    } finally {
-      shutdown.dispose();
-    }
+    return await withShutdown((signal) => runCapture(config, signal));
   },
 };

@@ -15,7 +15,7 @@ import {
   stringFlag,
 } from "./lib/cli/flags.ts";
 import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { holdSession } from "./lib/net/session.ts";
@@ -222,11 +222,8 @@ export const clientCommand: Command = {
   help: HELP,
   async run(args) {
     const config = parseClientArgs(args);
-    const shutdown = listenForShutdown();
-    try {
-      return await runClient(config, createReporter({ json: config.json }), shutdown.signal);
-    } finally {
-      shutdown.dispose();
-    }
+    return await withShutdown((signal) =>
+      runClient(config, createReporter({ json: config.json }), signal)
+    );
   },
 };

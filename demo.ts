@@ -5,7 +5,7 @@
 import type { Command } from "./lib/cli/command.ts";
 import { UsageError } from "./lib/cli/errors.ts";
 import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import { CLIENT_FLAGS, clientConfigFrom } from "./client.ts";
 import { type CollectorFactory, type EvidenceChoice, runSeedDemo } from "./lib/demo/seed.ts";
 import { runDeadPeerDemo } from "./lib/demo/dead_peer.ts";
@@ -88,28 +88,22 @@ export const demoCommand: Command = {
     }
     const makeCollector: CollectorFactory = (target, timeline) =>
       chooseCollector(evidence, target, timeline);
-    const shutdown = listenForShutdown();
-    try {
-      if (scenario === "firewall-idle") {
-        const fw: FirewallConfig = {
-          firewallTimeoutMs: durationFlag("demo", values, "firewall-timeout") ??
-            FIREWALL_DEFAULTS.firewallTimeoutMs,
-          idleForMs: durationFlag("demo", values, "idle-for") ?? FIREWALL_DEFAULTS.idleForMs,
-          periodMs: client.keepalive.intervalMs ?? FIREWALL_DEFAULTS.periodMs,
-          showFailure: values["show-failure"] === true,
-        };
-        return await runFirewallIdleDemo(client, fw, evidence, client.json, shutdown.signal);
+    const fw: FirewallConfig = {
+      firewallTimeoutMs: durationFlag("demo", values, "firewall-timeout") ??
+        FIREWALL_DEFAULTS.firewallTimeoutMs,
+      idleForMs: durationFlag("demo", values, "idle-for") ?? FIREWALL_DEFAULTS.idleForMs,
+      periodMs: client.keepalive.intervalMs ?? FIREWALL_DEFAULTS.periodMs,
+      showFailure: values["show-failure"] === true,
+    };
+    return await withShutdown((signal) => {
+      switch (scenario) {
+        case "firewall-idle":
+          return runFirewallIdleDemo(client, fw, evidence, client.json, signal);
+        case "dead-peer":
+          return runDeadPeerDemo(client, client.json, makeCollector, signal);
+        case "seed":
+          return runSeedDemo({ client, evidence, json: client.json }, makeCollector, signal);
       }
-      if (scenario === "dead-peer") {
-        return await runDeadPeerDemo(client, client.json, makeCollector, shutdown.signal);
-      }
-      return await runSeedDemo(
-        { client, evidence, json: client.json },
-        makeCollector,
-        shutdown.signal,
-      );
-    } finally {
-      shutdown.dispose();
-    }
+    });
   },
 };

@@ -5,7 +5,7 @@
 import type { Command } from "./lib/cli/command.ts";
 import { RuntimeError } from "./lib/cli/errors.ts";
 import { durationFlag, noPositionals, parseFlags, portFlag } from "./lib/cli/flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { observeKeepAlive } from "./lib/observe/keepalive_observer.ts";
 import { createObservationPrinter } from "./lib/report/observations.ts";
@@ -82,11 +82,6 @@ export const watchCommand: Command = {
   help: HELP,
   async run(args) {
     const config = parseWatchArgs(args);
-    const shutdown = listenForShutdown();
-    try {
-      return await runWatch(config, shutdown.signal);
-    } finally {
-      shutdown.dispose();
-    }
+    return await withShutdown((signal) => runWatch(config, signal));
   },
 };

@@ -3,7 +3,7 @@
  * keep-alive period, then the same analysis offline on the pcap file tcpdump wrote.
  */
 import assert from "assert";
-import { CliProcess, runCli, startServer } from "./helpers/cli.ts";
+import { CliProcess, runCli, runCliAsNobody, startServer } from "./helpers/cli.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const tcpdump = await new Deno.Command("tcpdump", {
@@ -156,18 +156,8 @@ Deno.test({
   }`,
   ignore: !canCapture,
   async fn() {
-    const { cliArgs } = await import("./helpers/cli.ts");
-    const denoDir = await Deno.makeTempDir();
-    await Deno.chmod(denoDir, 0o777);
-    const out = await new Deno.Command("runuser", {
-      args: ["-u", "nobody", "--", Deno.execPath(), ...cliArgs(["capture", "--duration", "1s"])],
-      env: { DENO_DIR: denoDir, HOME: denoDir, NO_COLOR: "1" },
-      cwd: "/",
-      stderr: "piped",
-      stdout: "piped",
-    }).output();
-    await Deno.remove(denoDir, { recursive: true });
-    const stderr = new TextDecoder().decode(out.stderr).trim();
+    const out = await runCliAsNobody(["capture", "--duration", "1s"]);
+    const stderr = out.stderr.trim();
     assert.equal(out.code, 1, stderr);
     assert.match(
       stderr,

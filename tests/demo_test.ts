@@ -1,20 +1,10 @@
 /** The demo and watch, end to end, as subprocesses with the baked permissions. */
 import assert from "assert";
-import { CliProcess, eventsOf, runCli, startServer } from "./helpers/cli.ts";
-import { listOurNamespaces } from "../lib/netns/topology.ts";
+import { CliProcess, eventsOf, runCli, runCliAsNobody, startServer, which } from "./helpers/cli.ts";
+import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
 
 const linux = Deno.build.os === "linux";
 const root = linux && Deno.uid() === 0;
-
-function which(name: string): string | null {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      const path = `${dir}/${name}`;
-      if (Deno.statSync(path).isFile) return path;
-    } catch { /* not here */ }
-  }
-  return null;
-}
 
 interface VerdictLine {
   type: "verdict";
@@ -98,6 +88,7 @@ Deno.test({
   }`,
   ignore: !root || !which("nft") || !which("ip"),
   async fn() {
+    const before = await listOurNamespaces();
     const r = await runCli(
       [
         "demo",
@@ -121,7 +112,7 @@ Deno.test({
     assert.ok(at >= 4 && at <= 5.5, `detected at ${at}s: ${ended}`);
     assert.equal(row(v, "probes unanswered before giving up").observed, "3 of 3");
     assert.equal(row(v, "client's error").observed, "ETIMEDOUT");
-    assert.deepEqual(await listOurNamespaces(), [], "namespaces left behind");
+    assert.deepEqual(await namespacesSince(before), [], "namespaces left behind");
   },
 });
 
@@ -131,7 +122,7 @@ Deno.test({
   }`,
   ignore: !root || !which("runuser"),
   async fn() {
-    const r = await runAsNobody(["demo", "--scenario", "dead-peer"]);
+    const r = await runCliAsNobody(["demo", "--scenario", "dead-peer"]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr.trim(), /^tcpka: .*needs root.*sudo$/);
   },
@@ -143,7 +134,7 @@ Deno.test({
   }`,
   ignore: !root || !which("runuser"),
   async fn() {
-    const r = await runAsNobody([
+    const r = await runCliAsNobody([
       "demo",
       "--json",
       "--port",
@@ -159,25 +150,6 @@ Deno.test({
     assert.equal(v.pass, true);
   },
 });
-
-async function runAsNobody(args: string[]) {
-  const denoDir = Deno.makeTempDirSync({ prefix: "tcpka-nobody-" });
-  Deno.chmodSync(denoDir, 0o777);
-  try {
-    const { cliArgs } = await import("./helpers/cli.ts");
-    const out = await new Deno.Command("runuser", {
-      args: ["-u", "nobody", "--", Deno.execPath(), ...cliArgs(args)],
-      env: { DENO_DIR: denoDir, NO_COLOR: "1", HOME: denoDir },
-      cwd: "/",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    Deno.removeSync(denoDir, { recursive: true });
-  }
-}
 
 Deno.test({
   name: "watch sees another process's keep-alive probes: the counter rises",

@@ -21,3 +21,13 @@ export function listenForShutdown(): Shutdown {
     },
   };
 }
+
+/** Runs `fn` with a signal that aborts on Ctrl-C or SIGTERM, and stops listening afterwards. */
+export async function withShutdown<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const shutdown = listenForShutdown();
+  try {
+    return await fn(shutdown.signal);
+  } finally {
+    shutdown.dispose();
+  }
+}

@@ -57,3 +57,36 @@ export function eventsOf<T extends TcpkaEvent["type"]>(
 ): Extract<TcpkaEvent, { type: T }>[] {
   return events.filter((e) => e.type === type) as Extract<TcpkaEvent, { type: T }>[];
 }
+
+/**
+ * Runs the CLI as the unprivileged user `nobody` (the test itself must be root), with a private
+ * Deno cache it can write.
+ */
+export async function runCliAsNobody(args: string[]): Promise<CliResult> {
+  const denoDir = await Deno.makeTempDir({ prefix: "tcpka-nobody-" });
+  await Deno.chmod(denoDir, 0o777);
+  try {
+    const out = await new Deno.Command("runuser", {
+      args: ["-u", "nobody", "--", Deno.execPath(), ...cliArgs(args)],
+      env: { DENO_DIR: denoDir, HOME: denoDir, NO_COLOR: "1" },
+      cwd: "/",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
+  }
+}
+
+/** The path of a program on PATH, or null. */
+export function which(name: string): string | null {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      const path = `${dir}/${name}`;
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* not here */ }
+  }
+  return null;
+}
