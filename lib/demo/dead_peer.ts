@@ -8,7 +8,7 @@
 import type { ClientConfig } from "../../client.ts";
 import { UsageError } from "../cli/errors.ts";
 import type { EventProcess } from "../cli/event_process.ts";
-import { startRole } from "./roles_in_ns.ts";
+import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EventOf } from "../events.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatDuration } from "../duration.ts";
@@ -66,29 +66,9 @@ export async function runDeadPeerDemo(
     timeline.note(`observing the client's side through ${collector.description}`);
     await collector.start();
 
-    const server = startRole(topology, "server", timeline, "server", [
-      "server",
-      "--host",
-      SERVER_ADDR,
-      "--port",
-      String(port),
-      "--hold",
-      "0",
-    ]);
-    children.push(server);
-    await server.waitFor((e) => e.type === "listening");
+    children.push(await startServerIn(topology, "server", timeline, SERVER_ADDR, port));
 
-    const args = [
-      "client",
-      "--host",
-      SERVER_ADDR,
-      "--port",
-      String(port),
-      "--hold",
-      "0",
-      "--count",
-      String(keepalive.count),
-    ];
+    const args = [...clientArgs(SERVER_ADDR, port), "--count", String(keepalive.count)];
     if (keepalive.idleMs !== undefined) args.push("--idle", `${keepalive.idleMs}ms`);
     if (keepalive.intervalMs !== undefined) args.push("--interval", `${keepalive.intervalMs}ms`);
     const clientProc = startRole(topology, "client", timeline, "client", args);

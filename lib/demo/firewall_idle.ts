@@ -17,7 +17,7 @@ import { formatDuration } from "../duration.ts";
 import { mustRun, run } from "../netns/run.ts";
 import { requireRoot, Topology } from "../netns/topology.ts";
 import { CaptureCollector } from "./capture_collector.ts";
-import { startRole } from "./roles_in_ns.ts";
+import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EvidenceChoice } from "./seed.ts";
 import { Timeline } from "./timeline.ts";
 
@@ -125,19 +125,9 @@ export async function runFirewallIdleDemo(
     );
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
 
-    const server = startRole(topology, "server", timeline, "server", [
-      "server",
-      "--host",
-      NET.server,
-      "--port",
-      String(port),
-      "--hold",
-      "0",
-    ]);
-    children.push(server);
-    await server.waitFor((e) => e.type === "listening");
+    children.push(await startServerIn(topology, "server", timeline, NET.server, port));
 
-    const common = ["client", "--host", NET.server, "--port", String(port), "--hold", "0"];
+    const common = clientArgs(NET.server, port);
     const idle = ["--send-after", `${fw.idleForMs}ms`, "--message", "still there?"];
     const withKa = startRole(topology, "client", timeline, "ka", [
       ...common,
