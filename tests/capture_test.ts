@@ -219,3 +219,25 @@ Deno.test("capture usage errors exit 2", async () => {
     assert.match(r.stderr, pattern);
   }
 });
+
+Deno.test({
+  name: `--raw passes tcpdump's own text through${skipWhy}`,
+  ignore: !canCapture,
+  async fn() {
+    const { server, port } = await startServer(["--hold", "0"]);
+    try {
+      const capture = runCli(["capture", "--raw", "--port", String(port), "--duration", "2s"]);
+      await new Promise((r) => setTimeout(r, 700));
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      const r = await capture;
+      assert.equal(r.code, 0, r.stderr);
+      // tcpdump's format, not ours: "IP localhost.PORT > localhost.N: Flags [S], …"
+      assert.match(r.stdout, new RegExp(`\\.${port}: Flags \\[S\\]`));
+      assert.match(r.stderr, /listening on lo/);
+    } finally {
+      server.stop();
+      await server.done;
+    }
+  },
+});
