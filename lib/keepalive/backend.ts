@@ -1,6 +1,6 @@
 /** The seam between the portable keep-alive logic and one platform's socket calls. */
 import type { PlatformTable } from "./constants.ts";
-import type { ApplyMethod, KeepAliveRequest, KeepAliveValues } from "./settings.ts";
+import type { ApplyMethod, KeepAliveRequest, KeepAliveValues, ValuesSource } from "./settings.ts";
 import type { FoundHandle } from "./handle_finder.ts";
 
 export interface AppliedOptions {
@@ -12,6 +12,8 @@ export interface ReadBack {
   enabled: boolean;
   values: KeepAliveValues;
   notes: string[];
+  /** Where `values` came from; "socket" unless the backend could not read them all back. */
+  source?: ValuesSource;
 }
 
 export interface SocketOptionsBackend {

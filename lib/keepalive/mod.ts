@@ -4,9 +4,10 @@
  * socket's OS handle, reached through FFI. Without FFI (or on an unknown OS) it falls back to
  * on/off and reports the system defaults that then apply.
  */
-import { platformFor } from "./constants.ts";
+import { platformFor, type PlatformTable } from "./constants.ts";
 import type { SocketOptionsBackend } from "./backend.ts";
 import { PosixBackend } from "./posix.ts";
+import { WindowsBackend } from "./windows.ts";
 import { readSystemDefaults, type SystemDefaults } from "./system_defaults.ts";
 import type { KeepAliveReport, KeepAliveRequest } from "./settings.ts";
 
@@ -77,7 +78,7 @@ export class KeepAliveController {
         requested: request,
         enabled: readBack.enabled,
         effective: readBack.values,
-        source: "socket",
+        source: readBack.source ?? "socket",
         method,
         notes,
         lookup,
@@ -145,6 +146,6 @@ export class KeepAliveController {
   }
 }
 
-function loadWindowsBackend(_platform: unknown): Promise<SocketOptionsBackend> {
-  return Promise.reject(new Error("the Windows backend is not built yet"));
+function loadWindowsBackend(platform: PlatformTable): Promise<SocketOptionsBackend> {
+  return Promise.resolve(new WindowsBackend(platform));
 }
