@@ -138,8 +138,21 @@ class CaptureOutput {
     this.#quiet = quiet;
   }
 
+  /** Lines not yet written: one write per chunk of input, not one per packet. */
+  #pending: string[] = [];
+  #pendingChars = 0;
+
   #write(text: string) {
-    const bytes = this.#encoder.encode(text + "\n");
+    this.#pending.push(text);
+    this.#pendingChars += text.length + 1;
+    if (this.#pendingChars > 1 << 16) this.flush();
+  }
+
+  flush() {
+    if (this.#pending.length === 0) return;
+    const bytes = this.#encoder.encode(this.#pending.join("\n") + "\n");
+    this.#pending = [];
+    this.#pendingChars = 0;
     let written = 0;
     while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
   }
@@ -172,6 +185,7 @@ class CaptureOutput {
         connections: result.summaries.length,
         error: result.error ? { message: result.error.message, offset: result.error.offset } : null,
       }));
+      this.flush();
       return;
     }
     this.#write("");
@@ -181,6 +195,7 @@ class CaptureOutput {
     for (const s of result.summaries) {
       for (const line of formatSummary(s, this.#style)) this.#write(line);
     }
+    this.flush();
   }
 }
 
@@ -240,7 +255,10 @@ export async function runCapture(config: CaptureConfig, signal: AbortSignal): Pr
   const out = new CaptureOutput(config.json, config.quiet);
   const stopRead = new AbortController();
   signal.addEventListener("abort", () => stopRead.abort(), { once: true });
-  const analyzer = new CaptureAnalyzer(sink(config, out, () => stopRead.abort()));
+  const analyzer = new CaptureAnalyzer(
+    sink(config, out, () => stopRead.abort()),
+    () => out.flush(),
+  );
 
   let result: AnalysisResult;
   if (config.read !== null) {

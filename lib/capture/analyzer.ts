@@ -20,13 +20,21 @@ export class CaptureAnalyzer {
   readonly tracker = new FlowTracker();
   packets = 0;
 
-  constructor(private readonly onPacket: (p: LabeledPacket) => void) {}
+  /** `afterChunk` runs once the packets of a chunk are out: the moment to flush output. */
+  constructor(
+    private readonly onPacket: (p: LabeledPacket) => void,
+    private readonly afterChunk: () => void = () => {},
+  ) {}
 
   /** Feeds bytes; throws PcapError on corrupt input (after reporting what came before). */
   push(chunk: Uint8Array): void {
-    for (const packet of this.decoder.push(chunk)) {
-      this.packets++;
-      this.onPacket(this.tracker.track(packet));
+    try {
+      for (const packet of this.decoder.push(chunk)) {
+        this.packets++;
+        this.onPacket(this.tracker.track(packet));
+      }
+    } finally {
+      this.afterChunk();
     }
   }
 
