@@ -163,6 +163,7 @@ class CaptureOutput {
       this.#write(
         JSON.stringify({ type: "capturing", time: Date.now(), interface: iface, filter }),
       );
+      this.flush();
     } else {
       Deno.stderr.writeSync(
         this.#encoder.encode(`capturing on ${iface}: ${filter} (Ctrl-C to stop)\n`),
