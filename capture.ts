@@ -18,7 +18,7 @@ import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { isLoopback } from "./lib/net/ip.ts";
 import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts";
 import { startTcpdump } from "./lib/capture/tcpdump.ts";
-import { formatPacket, formatSummary, packetJson, summaryJson } from "./lib/capture/render.ts";
+import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/capture/render.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 import type { LabeledPacket } from "./lib/flow/tracker.ts";
 
@@ -131,6 +131,7 @@ class CaptureOutput {
   readonly #json: boolean;
   readonly #quiet: boolean;
   readonly #style = makeStyler(stdoutWantsColor());
+  readonly #packets = new PacketFormatter(this.#style);
   readonly #encoder = new TextEncoder();
 
   constructor(json: boolean, quiet: boolean) {
@@ -173,7 +174,7 @@ class CaptureOutput {
 
   packet(lp: LabeledPacket) {
     if (this.#quiet) return;
-    this.#write(this.#json ? JSON.stringify(packetJson(lp)) : formatPacket(lp, this.#style));
+    this.#write(this.#json ? JSON.stringify(packetJson(lp)) : this.#packets.format(lp));
   }
 
   end(result: AnalysisResult) {

@@ -66,19 +66,50 @@ function detail(lp: LabeledPacket): string {
   return parts.join("  ");
 }
 
-/** One aligned line: time, connection, endpoints with an arrow, flags, label, timing. */
-export function formatPacket(lp: LabeledPacket, style: Styler, withTime = true): string {
-  const p = lp.packet;
-  const src = formatEndpoint(p.src, p.srcPort);
-  const dst = formatEndpoint(p.dst, p.dstPort);
-  const label = LABEL_TEXT[lp.label];
-  const styled = LABEL_STYLE[lp.label]
-    ? style(LABEL_STYLE[lp.label]!, label.padEnd(16))
-    : label.padEnd(16);
-  const time = withTime ? `${style("dim", clockMicros(p.tsMicros))}  ` : "";
-  return `${time}#${lp.flowId + 1} ${`${src} → ${dst}`.padEnd(33)} ${
-    formatFlags(p.flags).padEnd(3)
-  } ${styled} ${style("dim", detail(lp))}`.trimEnd();
+/**
+ * One aligned line per packet: time, connection, endpoints with an arrow, flags, label, timing.
+ * It remembers what repeats (a connection's endpoint text, the clock down to the second), since
+ * formatting is most of the cost of reading a large capture.
+ */
+export class PacketFormatter {
+  readonly #style: Styler;
+  readonly #withTime: boolean;
+  /** Per connection and direction: "#N src → dst" padded. */
+  readonly #endpoints: string[] = [];
+  #second = -1;
+  #clock = "";
+
+  constructor(style: Styler, withTime = true) {
+    this.#style = style;
+    this.#withTime = withTime;
+  }
+
+  format(lp: LabeledPacket): string {
+    const p = lp.packet;
+    const slot = lp.flowId * 2 + (lp.direction === "c2s" ? 0 : 1);
+    let endpoints = this.#endpoints[slot];
+    if (endpoints === undefined) {
+      const src = formatEndpoint(p.src, p.srcPort);
+      const dst = formatEndpoint(p.dst, p.dstPort);
+      endpoints = this.#endpoints[slot] = `#${lp.flowId + 1} ${`${src} → ${dst}`.padEnd(33)}`;
+    }
+    const label = LABEL_TEXT[lp.label].padEnd(16);
+    const labelStyle = LABEL_STYLE[lp.label];
+    const time = this.#withTime ? `${this.#style("dim", this.#clockOf(p.tsMicros))}  ` : "";
+    const extra = detail(lp);
+    return `${time}${endpoints} ${formatFlags(p.flags).padEnd(3)} ${
+      labelStyle ? this.#style(labelStyle, label) : label
+    }${extra ? " " + this.#style("dim", extra) : ""}`.trimEnd();
+  }
+
+  #clockOf(tsMicros: number): string {
+    const second = Math.floor(tsMicros / 1_000_000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#clock = clockMicros(second * 1_000_000).slice(0, 9);
+    }
+    return this.#clock + String(Math.floor(tsMicros % 1_000_000)).padStart(6, "0");
+  }
 }
 
 export function packetJson(lp: LabeledPacket): Record<string, unknown> {

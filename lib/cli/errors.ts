@@ -23,6 +23,8 @@ export function isUserFacing(err: unknown): err is UserFacingError {
 
 /** Prints `tcpka: message` and exits. The only place the tool writes an error and leaves. */
 export function exitWithError(err: unknown): never {
+  // The reader went away (`tcpka capture --read big.pcap | head`): nothing left to say to anyone.
+  if (err instanceof Deno.errors.BrokenPipe) Deno.exit(0);
   if (isUserFacing(err)) {
     console.error(`tcpka: ${err.message}`);
     Deno.exit(err.exitCode);

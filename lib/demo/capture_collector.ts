@@ -1,6 +1,6 @@
 /** Evidence from a live tcpdump capture: every packet, exactly timed, labelled on the way. */
 import { CaptureAnalyzer } from "../capture/analyzer.ts";
-import { formatPacket, packetJson } from "../capture/render.ts";
+import { PacketFormatter, packetJson } from "../capture/render.ts";
 import { startTcpdump, type TcpdumpProcess } from "../capture/tcpdump.ts";
 import type { LabeledPacket } from "../flow/tracker.ts";
 import { formatEndpoint } from "../net/ip.ts";
@@ -30,12 +30,13 @@ export class CaptureCollector implements EvidenceCollector {
     const filter = `tcp port ${options.port}`;
     this.description = `a packet capture on ${options.iface} (tcpdump '${filter}')`;
     this.#tcpdump = startTcpdump({ iface: options.iface, filter, prefix: options.prefix });
+    const formatter = new PacketFormatter(timeline.style, false);
     this.#analyzer = new CaptureAnalyzer((lp) => {
       this.#mark(lp);
       timeline.line(
         options.label ?? "wire",
         lp.packet.tsMicros / 1000,
-        formatPacket(lp, timeline.style, false),
+        formatter.format(lp),
         packetJson(lp),
       );
     });
