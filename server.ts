@@ -9,7 +9,9 @@ import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/k
 import { listenForShutdown } from "./lib/cli/signals.ts";
 import type { EndReason } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
+import { raiseBacklog } from "./lib/net/backlog.ts";
 import { holdSession } from "./lib/net/session.ts";
+import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
@@ -28,6 +30,8 @@ export interface ServerConfig {
 }
 
 const DEFAULT_HOLD_MS = 10_000;
+/** Connections served per turn of the event loop while accepted ones are waiting. */
+const SERVE_SLICE = 64;
 
 const HELP = `Usage: tcpka server [flags]
 
@@ -107,6 +111,8 @@ export async function runServer(
 ): Promise<number> {
   const controller = await KeepAliveController.create();
   const listener = listenOrExplain(config.host, config.port);
+  // Before announcing the port, so a client that waits for it finds the deeper queue.
+  const backlog = raiseBacklog(controller, listener);
   const now = Date.now;
   reporter.emit({
     type: "listening",
@@ -115,10 +121,25 @@ export async function runServer(
     port: listener.addr.port,
     keepalive: config.keepalive,
   });
+  if (!backlog.raised && controller.backend) {
+    reporter.emit({
+      type: "warning",
+      time: now(),
+      message: `accept queue left at Deno's 511 (${backlog.reason}); a burst of more ` +
+        "connections than that can be dropped",
+    });
+  }
 
   const ended: Partial<Record<EndReason, number>> = {};
-  const sessions = new Set<Promise<void>>();
   let accepted = 0;
+  // Connections still open, counted rather than kept as a set of session promises: with 10,000
+  // idle connections every object held per connection shows in the server's memory.
+  let open = 0;
+  let failure: unknown = null;
+  let allEnded: (() => void) | null = null;
+  const oneEnded = () => {
+    if (--open === 0) allEnded?.();
+  };
   const stop = () => listener.close();
   signal.addEventListener("abort", stop, { once: true });
 
@@ -132,39 +153,47 @@ export async function runServer(
     }
   };
 
-  const serve = async (conn: Deno.TcpConn, id: number) => {
+  const serve = (conn: Deno.TcpConn, id: number) => {
     const connectedAt = performance.now();
-    reporter.emit({
-      type: "connected",
-      time: now(),
-      id,
-      local: formatEndpoint(conn.localAddr.hostname, conn.localAddr.port),
-      remote: formatEndpoint(conn.remoteAddr.hostname, conn.remoteAddr.port),
-    });
-    reporter.emit({
-      type: "keepalive",
-      time: now(),
-      id,
-      report: controller.apply(conn, config.keepalive ?? { enabled: false }),
-    });
-    const end = await holdSession(conn, {
+    announceConnection(reporter, controller, conn, id, config.keepalive ?? { enabled: false });
+    // A continuation, not an async function: a suspended async function per connection costs a
+    // generator and its registers (~300 B each at 10,000 connections).
+    holdSession(conn, {
       holdMs: config.holdMs,
       echo: true,
       signal,
       beforeClose: config.reset ? () => armReset(conn, id) : undefined,
       onData: (direction, bytes) =>
         reporter.emit({ type: "data", time: now(), id, direction, bytes }),
+    }).then((end) => {
+      controller.release(conn);
+      ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+      announceEnd(reporter, id, end, connectedAt);
+      oneEnded();
+    }, (err) => {
+      failure ??= err;
+      oneEnded();
     });
-    controller.release(conn);
-    ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-    reporter.emit({
-      type: "closed",
-      time: now(),
-      id,
-      reason: end.reason,
-      durationMs: Math.round(performance.now() - connectedAt),
-      ...(end.error ? { error: end.error } : {}),
-    });
+  };
+
+  // Accepted connections are queued and served in slices between accepts. Announcing one and
+  // setting its keep-alive costs more than accepting it, so in a burst of thousands the rest would
+  // wait in the kernel's accept queue, which overflows at net.core.somaxconn and drops them (their
+  // SYN is retried a second later). Waiting here, they cost nothing but a slot in this array.
+  const waiting: Deno.TcpConn[] = [];
+  let next = 0;
+  let served = 0;
+  let draining = false;
+  const drain = () => {
+    for (const end = Math.min(waiting.length, next + SERVE_SLICE); next < end; next++) {
+      serve(waiting[next], ++served); // FIFO, so ids stay in accept order
+    }
+    if (next < waiting.length) {
+      setTimeout(drain, 0); // let the accept loop in before the next slice
+      return;
+    }
+    waiting.length = next = 0;
+    draining = false;
   };
 
   try {
@@ -183,9 +212,13 @@ export async function runServer(
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      const session = serve(conn, ++accepted);
-      sessions.add(session);
-      session.finally(() => sessions.delete(session));
+      accepted++;
+      open++;
+      waiting.push(conn);
+      if (!draining) {
+        draining = true;
+        setTimeout(drain, 0);
+      }
     }
   } finally {
     signal.removeEventListener("abort", stop);
@@ -193,7 +226,8 @@ export async function runServer(
       listener.close();
     } catch { /* closed by the signal */ }
   }
-  await Promise.all(sessions);
+  if (open > 0) await new Promise<void>((resolve) => allEnded = resolve);
+  if (failure) throw failure;
   reporter.emit({
     type: "summary",
     time: now(),

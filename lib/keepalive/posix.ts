@@ -3,7 +3,13 @@ import type { PlatformTable } from "./constants.ts";
 import type { AppliedOptions, ReadBack, SocketOptionsBackend } from "./backend.ts";
 import type { KeepAliveRequest } from "./settings.ts";
 import { connectionKey, type FoundHandle, HandleFinder, Probe } from "./handle_finder.ts";
-import { endpointOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches, sockaddrPort } from "./sockaddr.ts";
+import {
+  type Endpoint,
+  endpointOf,
+  SOCKADDR_BUFFER_BYTES,
+  sockaddrMatches,
+  sockaddrPort,
+} from "./sockaddr.ts";
 
 const EBADF = 9;
 
@@ -13,9 +19,35 @@ const SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
 } as const;
 
+/** SO_ACCEPTCONN (is this socket listening?), which the keep-alive table has no use for. */
+const SO_ACCEPTCONN: Record<string, number> = { linux: 30, darwin: 0x0002 };
+/** Linux TCP_INFO; on a listener `tcpi_sacked` holds the accept-queue limit in force. */
+const TCP_INFO = 11;
+const TCPI_SACKED_OFFSET = 28;
+const TCP_INFO_BYTES = 232;
+
+/** What `raiseBacklog` did: the listener's descriptor and the limit the kernel reports back. */
+export interface RaisedBacklog {
+  handle: number;
+  /** The accept-queue limit now in force (null where the kernel cannot say: not Linux). */
+  backlog: number | null;
+}
+
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Every connection's descriptor found so far, for other code that needs the socket itself. */
+const located = new WeakMap<Deno.TcpConn, number>();
+
+/**
+ * The descriptor a PosixBackend found for `conn`, if one did: lib/net/readiness.ts watches it
+ * instead of keeping a read pending. Valid only while `conn` is open (the kernel reuses numbers).
+ */
+export function locatedHandle(conn: Deno.TcpConn): number | undefined {
+  return located.get(conn);
+}
 
 export class PosixBackend implements SocketOptionsBackend {
   readonly platform: PlatformTable;
@@ -27,6 +59,7 @@ export class PosixBackend implements SocketOptionsBackend {
   readonly #len = new Uint32Array(1);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
+  readonly #addresses = new Map<string, Uint8Array>();
 
   constructor(platform: PlatformTable) {
     this.platform = platform;
@@ -49,8 +82,8 @@ export class PosixBackend implements SocketOptionsBackend {
   }
 
   locate(conn: Deno.TcpConn): FoundHandle | null {
-    const local = endpointOf(conn.localAddr);
-    const remote = endpointOf(conn.remoteAddr);
+    const local = this.#endpoint(conn.localAddr);
+    const remote = this.#endpoint(conn.remoteAddr);
     const { afInet, afInet6, sockaddrLayout } = this.platform;
     const addr = this.#addr, len = this.#len, libc = this.#libc, errno = this.#errno;
     const prober = {
@@ -71,7 +104,65 @@ export class PosixBackend implements SocketOptionsBackend {
         return Probe.Other;
       },
     };
-    return this.finder.find(connectionKey(local.port, remote.port), prober);
+    const found = this.finder.find(connectionKey(local.port, remote.port), prober);
+    if (found) located.set(conn, found.handle);
+    return found;
+  }
+
+  /**
+   * Calls listen() again on `listener`'s descriptor with a larger `backlog`; the kernel caps it at
+   * net.core.somaxconn, as it does Go's. Deno listens with 511, and a burst of connects overflows
+   * that queue: with SYN cookies on, the final ACK is then dropped and the client believes it is
+   * connected to a server that never heard of it. The descriptor is found by probing: bound, not
+   * connected, listening, and with the listener's local address. Throws when that fails.
+   */
+  raiseBacklog(listener: Deno.TcpListener, backlog: number): RaisedBacklog {
+    const p = this.platform;
+    const acceptConn = SO_ACCEPTCONN[p.os];
+    if (acceptConn === undefined) throw new Error(`not supported on ${p.os}`);
+    const local = endpointOf(listener.addr);
+    const addr = this.#addr, len = this.#len, libc = this.#libc;
+    // Listeners are made early, so their descriptors are low: scan up until a long run of free
+    // ones (the same rule HandleFinder uses to decide the region above is empty).
+    for (let fd = p.firstHandle, free = 0; free < 64; fd += p.handleStep) {
+      len[0] = SOCKADDR_BUFFER_BYTES;
+      if (libc.getsockname(fd, addr, len) !== 0) {
+        free = this.#errno() === EBADF ? free + 1 : 0;
+        continue;
+      }
+      free = 0;
+      if (!sockaddrMatches(addr, p.sockaddrLayout, p.afInet, p.afInet6, local)) continue;
+      len[0] = SOCKADDR_BUFFER_BYTES;
+      if (libc.getpeername(fd, addr, len) === 0) continue; // connected: an accepted connection
+      if (this.#get(fd, p.solSocket, acceptConn, "SO_ACCEPTCONN") !== 1) continue;
+      if (libc.listen(fd, backlog) !== 0) {
+        throw new Error(`listen(${fd}, ${backlog}) failed (errno ${this.#errno()})`);
+      }
+      return { handle: fd, backlog: p.os === "linux" ? this.#listenLimit(fd) : null };
+    }
+    throw new Error("could not find the listening socket's descriptor");
+  }
+
+  #listenLimit(fd: number): number | null {
+    const info = new Uint8Array(TCP_INFO_BYTES);
+    const len = new Uint32Array([info.length]);
+    if (this.#libc.getsockopt(fd, this.platform.ipprotoTcp, TCP_INFO, info, len) !== 0) return null;
+    if (len[0] < TCPI_SACKED_OFFSET + 4) return null;
+    return new Uint32Array(info.buffer)[TCPI_SACKED_OFFSET / 4]; // host byte order
+  }
+
+  /**
+   * endpointOf, remembered by address text: thousands of connections share a handful of
+   * addresses, and parsing them was half the cost of a one-probe lookup.
+   */
+  #endpoint(addr: Deno.NetAddr): Endpoint {
+    let address = this.#addresses.get(addr.hostname);
+    if (address === undefined) {
+      address = endpointOf(addr).address;
+      if (this.#addresses.size >= 256) this.#addresses.clear(); // bounded on address scans
+      this.#addresses.set(addr.hostname, address);
+    }
+    return { port: addr.port, address };
   }
 
   forget(handle: number): void {
