@@ -18,6 +18,8 @@ import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/k
 import { withShutdown } from "./lib/cli/signals.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
+import { platformFor } from "./lib/keepalive/constants.ts";
+import { validateRequest } from "./lib/keepalive/settings.ts";
 import { holdSession } from "./lib/net/session.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
@@ -56,6 +58,8 @@ Flags:
   --send-after DURATION after idling this long, send --message and wait for the server's echo;
                         the connection then ends "echoed", or with the error the kernel reports
   --message TEXT        what --send-after sends (default "ping")
+  --user-timeout D      give up when sent data stays unacknowledged for D (TCP_USER_TIMEOUT,
+                        Linux); with keep-alive on, Linux also uses it for a silent peer
   --json                one JSON event per line instead of text
   -h, --help            show this help
 
@@ -77,6 +81,7 @@ export const CLIENT_FLAGS: FlagSpecs = {
   hold: { type: "string" },
   connections: { type: "string" },
   "send-after": { type: "string" },
+  "user-timeout": { type: "string" },
   message: { type: "string" },
   json: { type: "boolean" },
   ...KEEPALIVE_FLAGS,
@@ -97,13 +102,30 @@ export function clientConfigFrom(command: string, values: FlagValues, minPort = 
   return {
     host,
     port: portFlag(command, values, DEFAULT_PORT, minPort),
-    keepalive: keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
+    keepalive: withUserTimeout(
+      command,
+      keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
+      durationFlag(command, values, "user-timeout"),
+    ),
     holdMs: durationFlag(command, values, "hold") ?? DEFAULT_HOLD_MS,
     connections: integerFlag(command, values, "connections", 1, 100_000) ?? 1,
     sendAfterMs: durationFlag(command, values, "send-after") ?? null,
     message,
     json: values.json === true,
   };
+}
+
+function withUserTimeout(
+  command: string,
+  request: KeepAliveRequest,
+  userTimeoutMs: number | undefined,
+): KeepAliveRequest {
+  if (userTimeoutMs === undefined) return request;
+  const withTimeout = { ...request, userTimeoutMs };
+  const platform = platformFor(Deno.build.os);
+  const problem = platform ? validateRequest(withTimeout, platform) : null;
+  if (problem) throw new UsageError(`${command}: ${problem}`);
+  return withTimeout;
 }
 
 /** Runs the client; returns the exit code. Refused connections throw when none could be opened. */

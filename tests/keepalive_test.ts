@@ -9,6 +9,7 @@ import { HandleFinder, Probe } from "../lib/keepalive/handle_finder.ts";
 import { PosixBackend } from "../lib/keepalive/posix.ts";
 import { PLATFORMS } from "../lib/keepalive/constants.ts";
 import { parseIp } from "../lib/net/ip.ts";
+import { detectionTimeMs } from "../lib/keepalive/settings.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -223,5 +224,33 @@ Deno.test({
     assert.equal(backend.finder.fullScans, scansBefore, "fell back to full scans");
     for (const conn of [...all.slice(n / 2), ...again]) conn.close();
     listener.close();
+  },
+});
+
+Deno.test({
+  name: "TCP_USER_TIMEOUT is set, read back, and shortens keep-alive's verdict as Linux does",
+  ignore: !linux,
+  async fn() {
+    const controller = await KeepAliveController.create();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const [client, server] = await pair(listener);
+    try {
+      const report = controller.apply(client, {
+        enabled: true,
+        idleMs: 2000,
+        intervalMs: 2000,
+        count: 9,
+        userTimeoutMs: 3000,
+      });
+      assert.equal(report.userTimeoutMs, 3000);
+      // Without it: 2 + 2 × 9 = 20 s; with it, the first probe timer after 3 s: 2 + 2 × 1 = 4 s.
+      assert.equal(detectionTimeMs(report.effective), 20_000);
+      assert.equal(detectionTimeMs(report.effective, report.userTimeoutMs), 4000);
+      assert.equal(controller.apply(server, { enabled: false }).userTimeoutMs, undefined);
+    } finally {
+      client.close();
+      server.close();
+      listener.close();
+    }
   },
 });

@@ -43,8 +43,13 @@ const NET = {
   server: "10.73.2.2",
 };
 
-/** How long a client waits for its echo before the demo calls it "no answer". */
-const ECHO_WAIT_MS = 4000;
+/**
+ * How long a client's data may stay unacknowledged (TCP_USER_TIMEOUT) before its kernel gives up
+ * with ETIMEDOUT; without it, Linux would retransmit for about 15 minutes (tcp_retries2).
+ */
+const USER_TIMEOUT_MS = 3000;
+/** How long the demo waits beyond that before calling it "no answer" itself. */
+const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
 
 function rules(): string {
   return `table inet tcpka_fw {
@@ -128,7 +133,14 @@ export async function runFirewallIdleDemo(
     children.push(await startServerIn(topology, "server", timeline, NET.server, port));
 
     const common = clientArgs(NET.server, port);
-    const idle = ["--send-after", `${fw.idleForMs}ms`, "--message", "still there?"];
+    const idle = [
+      "--send-after",
+      `${fw.idleForMs}ms`,
+      "--message",
+      "still there?",
+      "--user-timeout",
+      `${USER_TIMEOUT_MS}ms`,
+    ];
     const withKa = startRole(topology, "client", timeline, "ka", [
       ...common,
       ...idle,
@@ -144,7 +156,8 @@ export async function runFirewallIdleDemo(
     timeline.note(
       `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive every ` +
         `${formatDuration(fw.periodMs)}, 'no-ka' without; then each sends a message and waits ` +
-        `${formatDuration(ECHO_WAIT_MS)} for the echo`,
+        `for the echo (each gives up after ${formatDuration(USER_TIMEOUT_MS)} of unacknowledged ` +
+        "data: TCP_USER_TIMEOUT)",
     );
 
     const deadline = fw.idleForMs + ECHO_WAIT_MS + 2000;
@@ -239,11 +252,15 @@ async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal):
 function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settled): Outcome {
   let result: string;
   if (s.echo) result = `echo received (round trip ${s.echo.rttMs.toFixed(1)}ms)`;
-  else if (s.closed) {
+  else if (s.closed?.reason === "timed-out") {
+    result = `no answer: ETIMEDOUT after ${formatDuration(USER_TIMEOUT_MS)} of retransmitting`;
+  } else if (s.closed) {
     result = `no answer: ${s.closed.reason}${s.closed.error ? ` (${s.closed.error})` : ""}`;
-  } else {result = `no answer within ${
+  } else {
+    result = `no answer within ${
       formatDuration(ECHO_WAIT_MS)
-    }: the data is retransmitted and dropped`;}
+    }: the data is retransmitted and dropped`;
+  }
   return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
 }
 

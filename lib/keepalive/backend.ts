@@ -14,6 +14,8 @@ export interface ReadBack {
   notes: string[];
   /** Where `values` came from; "socket" unless the backend could not read them all back. */
   source?: ValuesSource;
+  /** TCP_USER_TIMEOUT in force, where the platform has it. */
+  userTimeoutMs?: number;
 }
 
 export interface SocketOptionsBackend {

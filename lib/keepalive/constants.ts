@@ -18,6 +18,8 @@ export interface PlatformTable {
   tcpKeepIdle: number;
   tcpKeepIntvl: number;
   tcpKeepCnt: number;
+  /** TCP_USER_TIMEOUT (ms): how long sent data may stay unacknowledged; null where not offered. */
+  tcpUserTimeout: number | null;
   /** SO_LINGER, and the size of its `struct linger` (two ints; two u_shorts on Windows). */
   soLinger: number;
   lingerBytes: 8 | 4;
@@ -49,6 +51,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 4,
     tcpKeepIntvl: 5,
     tcpKeepCnt: 6,
+    tcpUserTimeout: 18,
     soLinger: 13,
     lingerBytes: 8,
     afInet: 2,
@@ -74,6 +77,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 0x10, // TCP_KEEPALIVE
     tcpKeepIntvl: 0x101,
     tcpKeepCnt: 0x102,
+    tcpUserTimeout: null,
     soLinger: 0x0080,
     lingerBytes: 8,
     afInet: 2,
@@ -98,6 +102,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIdle: 3, // Windows 10 1709+
     tcpKeepIntvl: 17, // Windows 10 1709+
     tcpKeepCnt: 16, // Windows 10 1703+
+    tcpUserTimeout: null,
     soLinger: 0x0080,
     lingerBytes: 4,
     afInet: 2,

@@ -79,6 +79,9 @@ export class KeepAliveController {
         enabled: readBack.enabled,
         effective: readBack.values,
         source: readBack.source ?? "socket",
+        ...(request.userTimeoutMs !== undefined && readBack.userTimeoutMs !== undefined
+          ? { userTimeoutMs: readBack.userTimeoutMs }
+          : {}),
         method,
         notes,
         lookup,

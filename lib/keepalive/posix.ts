@@ -183,6 +183,9 @@ export class PosixBackend implements SocketOptionsBackend {
         this.#set(fd, p.ipprotoTcp, p.tcpKeepCnt, request.count, "TCP_KEEPCNT");
       }
     }
+    if (request.userTimeoutMs !== undefined && p.tcpUserTimeout !== null) {
+      this.#set(fd, p.ipprotoTcp, p.tcpUserTimeout, request.userTimeoutMs, "TCP_USER_TIMEOUT");
+    }
     return { method: request.enabled ? "setsockopt" : "off", notes: [] };
   }
 
@@ -198,6 +201,9 @@ export class PosixBackend implements SocketOptionsBackend {
         count: this.#get(fd, p.ipprotoTcp, p.tcpKeepCnt, "TCP_KEEPCNT"),
       },
       notes: [],
+      ...(p.tcpUserTimeout === null ? {} : {
+        userTimeoutMs: this.#get(fd, p.ipprotoTcp, p.tcpUserTimeout, "TCP_USER_TIMEOUT"),
+      }),
     };
   }
 

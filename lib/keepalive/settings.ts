@@ -8,6 +8,11 @@ export interface KeepAliveRequest {
   idleMs?: number;
   intervalMs?: number;
   count?: number;
+  /**
+   * TCP_USER_TIMEOUT: give up when sent data stays unacknowledged this long (Linux). Independent
+   * of keep-alive; with keep-alive on, Linux also uses it to decide that a silent peer is dead.
+   */
+  userTimeoutMs?: number;
 }
 
 export interface KeepAliveValues {
@@ -32,6 +37,8 @@ export interface KeepAliveReport {
   effective: KeepAliveValues;
   source: ValuesSource;
   method: ApplyMethod;
+  /** TCP_USER_TIMEOUT as read back, when it was requested. */
+  userTimeoutMs?: number;
   /** Why something requested is not in force, in the user's words. */
   notes: string[];
   /** How the socket's handle was found: for the cost of descriptor lookup at scale. */
@@ -65,7 +72,14 @@ export function validateRequest(req: KeepAliveRequest, platform: PlatformTable):
       (req.count < platform.minCount || req.count > platform.maxCount)
     ? `keep-alive count ${req.count} is out of range: ${osName} allows ${platform.minCount} to ${platform.maxCount}`
     : null;
-  return checkTime("idle", req.idleMs, platform.maxIdleSeconds) ??
+  const userTimeoutError = req.userTimeoutMs === undefined
+    ? null
+    : platform.tcpUserTimeout === null
+    ? `--user-timeout is not supported on ${osName}`
+    : req.userTimeoutMs < 1 || req.userTimeoutMs > 2_147_483_647
+    ? `--user-timeout must be from 1ms to 2147483647ms`
+    : null;
+  return userTimeoutError ?? checkTime("idle", req.idleMs, platform.maxIdleSeconds) ??
     checkTime("interval", req.intervalMs, platform.maxIntervalSeconds) ?? countError;
 }
 
@@ -75,8 +89,17 @@ const OS_NAMES: Record<PlatformTable["os"], string> = {
   windows: "Windows",
 };
 
-/** Idle + interval × count: when an unanswered connection is declared dead. */
-export function detectionTimeMs(values: KeepAliveValues): number | null {
+/**
+ * When a silent peer is declared dead: idle + interval × count. With TCP_USER_TIMEOUT set, Linux
+ * instead gives up at the first probe timer after the user timeout has passed with a probe
+ * unanswered (tcp_keepalive_timer), so: idle + interval × ceil((timeout − idle) / interval), at
+ * least one probe.
+ */
+export function detectionTimeMs(values: KeepAliveValues, userTimeoutMs?: number): number | null {
   if (values.idleMs === null || values.intervalMs === null || values.count === null) return null;
+  if (userTimeoutMs) {
+    const probes = Math.max(1, Math.ceil((userTimeoutMs - values.idleMs) / values.intervalMs));
+    return values.idleMs + values.intervalMs * probes;
+  }
   return values.idleMs + values.intervalMs * values.count;
 }

@@ -94,12 +94,19 @@ function formatKeepAlive(id: number, report: KeepAliveReport, style: Styler): st
     lines.push(`#${id} keep-alive ${style("yellow", "off")}${sourceText(report)}`);
   } else {
     const values = formatValues(report.effective);
-    const detect = detectionTimeMs(report.effective);
+    const detect = detectionTimeMs(report.effective, report.userTimeoutMs);
     lines.push(
       `#${id} keep-alive ${style("green", "on")}${sourceText(report)}: ${style("bold", values)}` +
         (detect === null
           ? ""
           : ` → a silent peer is declared dead after ${formatDuration(detect)}`),
+    );
+  }
+  if (report.userTimeoutMs !== undefined) {
+    lines.push(
+      `#${id} unacknowledged data is given up after ${
+        formatDuration(report.userTimeoutMs)
+      } (TCP_USER_TIMEOUT, read back)`,
     );
   }
   for (const note of report.notes) lines.push(style("yellow", `note: ${note}`));
