@@ -20,6 +20,7 @@ import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts"
 import { startTcpdump } from "./lib/capture/tcpdump.ts";
 import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/capture/render.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
+import { flushOutput, writeLine } from "./lib/report/output.ts";
 import type { LabeledPacket } from "./lib/flow/tracker.ts";
 
 export interface CaptureConfig {
@@ -139,23 +140,13 @@ class CaptureOutput {
     this.#quiet = quiet;
   }
 
-  /** Lines not yet written: one write per chunk of input, not one per packet. */
-  #pending: string[] = [];
-  #pendingChars = 0;
-
   #write(text: string) {
-    this.#pending.push(text);
-    this.#pendingChars += text.length + 1;
-    if (this.#pendingChars > 1 << 16) this.flush();
+    writeLine(text);
   }
 
+  /** Live packets should not wait for the event loop to come round: out with each input chunk. */
   flush() {
-    if (this.#pending.length === 0) return;
-    const bytes = this.#encoder.encode(this.#pending.join("\n") + "\n");
-    this.#pending = [];
-    this.#pendingChars = 0;
-    let written = 0;
-    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+    flushOutput();
   }
 
   /** Says that tcpdump is listening: on stderr for people, as an event for programs. */

@@ -151,50 +151,59 @@ export async function runClient(
   let open = 0;
   const startedAt = performance.now();
 
-  const runOne = async (id: number): Promise<void> => {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname: config.host, port: config.port });
-    } catch (err) {
-      failedToConnect++;
-      firstConnectError ??= err;
-      reporter.emit({
-        type: "connect-failed",
-        time: now(),
-        id,
-        remote: target,
-        error: describeConnectError(err, target),
-      });
-      return;
-    }
+  // Encoded once: a buffer per connection would show at thousands of connections.
+  const message = new TextEncoder().encode(config.message);
+  const exchangeFor = (id: number) =>
+    config.sendAfterMs === null ? undefined : {
+      afterMs: config.sendAfterMs,
+      message,
+      onSent: () =>
+        reporter.emit({
+          type: "sent",
+          time: now(),
+          id,
+          bytes: message.length,
+          afterIdleMs: config.sendAfterMs!,
+        }),
+      onEcho: (rttMs: number) =>
+        reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+    };
+
+  const hold = (conn: Deno.TcpConn, id: number): Promise<void> => {
     const connectedAt = performance.now();
     open++;
     announceConnection(reporter, controller, conn, id, config.keepalive);
-    const message = new TextEncoder().encode(config.message);
-    const end = await holdSession(conn, {
+    return holdSession(conn, {
       holdMs: config.holdMs,
       echo: false,
       signal,
-      exchange: config.sendAfterMs === null ? undefined : {
-        afterMs: config.sendAfterMs,
-        message,
-        onSent: () =>
-          reporter.emit({
-            type: "sent",
-            time: now(),
-            id,
-            bytes: message.length,
-            afterIdleMs: config.sendAfterMs!,
-          }),
-        onEcho: (rttMs) =>
-          reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
-      },
-    });
-    controller.release(conn);
-    open--;
-    ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-    announceEnd(reporter, id, end, connectedAt);
+      exchange: exchangeFor(id),
+    })
+      .then((end) => {
+        controller.release(conn);
+        open--;
+        ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+        announceEnd(reporter, id, end, connectedAt);
+      });
   };
+
+  // Continuations rather than an async function per connection: a suspended async function keeps a
+  // generator alive for the connection's whole life.
+  const runOne = (id: number): Promise<void> =>
+    Deno.connect({ hostname: config.host, port: config.port }).then(
+      (conn) => hold(conn, id),
+      (err) => {
+        failedToConnect++;
+        firstConnectError ??= err;
+        reporter.emit({
+          type: "connect-failed",
+          time: now(),
+          id,
+          remote: target,
+          error: describeConnectError(err, target),
+        });
+      },
+    );
 
   const ticker = setInterval(() => {
     const elapsed = performance.now() - startedAt;

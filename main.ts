@@ -5,6 +5,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
 import { exitWithError, UsageError } from "./lib/cli/errors.ts";
+import { flushOutput } from "./lib/report/output.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
@@ -72,7 +73,9 @@ function findCommand(name: string): Command {
 
 if (import.meta.main) {
   try {
-    Deno.exit(await main(Deno.args));
+    const code = await main(Deno.args);
+    flushOutput();
+    Deno.exit(code);
   } catch (err) {
     exitWithError(err);
   }

@@ -1,3 +1,5 @@
+import { flushOutput } from "../report/output.ts";
+
 /**
  * The one path by which problems reach the user: a single line on stderr, a meaningful exit code,
  * never a stack trace. Code deep in the tool throws these; `main.ts` turns them into exits.
@@ -23,6 +25,10 @@ export function isUserFacing(err: unknown): err is UserFacingError {
 
 /** Prints `tcpka: message` and exits. The only place the tool writes an error and leaves. */
 export function exitWithError(err: unknown): never {
+  // What was printed before the error belongs before it (and the error may be a closed pipe).
+  try {
+    flushOutput();
+  } catch { /* the pipe is gone: nothing more can be said */ }
   // The reader went away (`tcpka capture --read big.pcap | head`): nothing left to say to anyone.
   if (err instanceof Deno.errors.BrokenPipe) Deno.exit(0);
   if (isUserFacing(err)) {

@@ -7,9 +7,8 @@ import { createReporter, type Reporter } from "../report/reporter.ts";
 import { formatObservation } from "../report/observations.ts";
 import { clockTime, LABEL_WIDTH } from "../report/human.ts";
 import { makeStyler, stdoutWantsColor } from "../report/style.ts";
+import { writeLine } from "../report/output.ts";
 import type { Verdict } from "./verdict.ts";
-
-const encoder = new TextEncoder();
 
 export class Timeline {
   readonly json: boolean;
@@ -21,9 +20,7 @@ export class Timeline {
   }
 
   write(text: string): void {
-    const bytes = encoder.encode(text + "\n");
-    let written = 0;
-    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+    writeLine(text);
   }
 
   /** A reporter for one role, its lines tagged with `label`. */

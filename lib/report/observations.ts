@@ -2,6 +2,7 @@
 import type { Observation } from "../observe/keepalive_observer.ts";
 import { clockTime, LABEL_WIDTH } from "./human.ts";
 import { makeStyler, stdoutWantsColor } from "./style.ts";
+import { writeLine } from "./output.ts";
 
 type Styler = ReturnType<typeof makeStyler>;
 
@@ -45,9 +46,8 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
 
 export function createObservationPrinter(json: boolean): (o: Observation) => void {
   const style = makeStyler(!json && stdoutWantsColor());
-  const encoder = new TextEncoder();
   return (o) => {
     const text = json ? JSON.stringify(o) : formatObservation(o, style);
-    Deno.stdout.writeSync(encoder.encode(text + "\n"));
+    writeLine(text);
   };
 }

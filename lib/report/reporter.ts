@@ -2,6 +2,7 @@
 import type { TcpkaEvent } from "../events.ts";
 import { formatEvent } from "./human.ts";
 import { makeStyler, stdoutWantsColor } from "./style.ts";
+import { writeLine, writeNow } from "./output.ts";
 
 export interface Reporter {
   emit(event: TcpkaEvent): void;
@@ -17,21 +18,11 @@ export interface ReporterOptions {
   interactive?: boolean;
 }
 
-const encoder = new TextEncoder();
-
-function write(text: string): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
-
 export function createReporter(options: ReporterOptions): Reporter {
   if (options.json) {
     return {
       emit: (event) =>
-        write(
-          JSON.stringify(options.label ? { source: options.label, ...event } : event) + "\n",
-        ),
+        writeLine(JSON.stringify(options.label ? { source: options.label, ...event } : event)),
       progress: () => {},
     };
   }
@@ -39,20 +30,20 @@ export function createReporter(options: ReporterOptions): Reporter {
   const style = makeStyler(stdoutWantsColor());
   let progressShown = false;
   const clearProgress = () => {
-    if (progressShown) write("\r\x1b[K");
+    if (progressShown) writeNow("\r\x1b[K");
     progressShown = false;
   };
   return {
     emit(event) {
       clearProgress();
       const lines = formatEvent(event, style, options.label);
-      if (lines.length > 0) write(lines.join("\n") + "\n");
+      for (const line of lines) writeLine(line);
     },
     progress(text) {
       if (!interactive) return;
       clearProgress();
       if (text !== null) {
-        write(style("dim", text));
+        writeNow(style("dim", text));
         progressShown = true;
       }
     },

@@ -1,0 +1,45 @@
+/**
+ * Everything tcpka prints on stdout goes through here, in order. Lines are gathered and written
+ * once per turn of the event loop (or every 64 KiB): at thousands of connections one write per
+ * event was a tenth of the time to open them. Whoever ends the process calls flushOutput() first.
+ */
+
+const encoder = new TextEncoder();
+const FLUSH_AT_CHARS = 1 << 16;
+
+let pending: string[] = [];
+let pendingChars = 0;
+let scheduled = false;
+
+function writeAllSync(bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+/** Queues one line (without its newline). */
+export function writeLine(text: string): void {
+  pending.push(text);
+  pendingChars += text.length + 1;
+  if (pendingChars >= FLUSH_AT_CHARS) {
+    flushOutput();
+  } else if (!scheduled) {
+    scheduled = true;
+    setTimeout(flushOutput, 0);
+  }
+}
+
+/** Writes what is queued, now. */
+export function flushOutput(): void {
+  scheduled = false;
+  if (pending.length === 0) return;
+  const text = pending.join("\n") + "\n";
+  pending = [];
+  pendingChars = 0;
+  writeAllSync(encoder.encode(text));
+}
+
+/** Writes text as is (no newline), after what is queued: for a progress line rewritten in place. */
+export function writeNow(text: string): void {
+  flushOutput();
+  writeAllSync(encoder.encode(text));
+}
