@@ -25,6 +25,7 @@ import { FlowTracker } from "../lib/flow/tracker.ts";
 import { PosixBackend } from "../lib/keepalive/posix.ts";
 import { PLATFORMS } from "../lib/keepalive/constants.ts";
 import { writeGeneratedPcap } from "./gen_pcap.ts";
+import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -334,8 +335,8 @@ const KA_FLAGS = [
   "--count",
   String(KA.count),
 ];
-/** tcpka as users run it (`deno run -P`); `denoFlags` only for the diagnostic runs. */
-const tcpkaArgv = (args: string[], denoFlags: string[] = []) => [
+/** tcpka as users run it (`deno run -P` with its V8 flags); other flags for diagnostic runs. */
+const tcpkaArgv = (args: string[], denoFlags: readonly string[] = V8_FLAGS) => [
   Deno.execPath(),
   "run",
   "-q",
@@ -368,7 +369,7 @@ async function keepAliveEvents(child: Child, n: number, what: string) {
   return { first: JSON.parse(first!), last: JSON.parse(last!), connecting };
 }
 
-const tcpkaImpl = (denoFlags: string[] = []): Impl => ({
+const tcpkaImpl = (denoFlags: readonly string[] = V8_FLAGS): Impl => ({
   name: "tcpka",
   async server(dir) {
     const child = new Child(

@@ -12,6 +12,7 @@
  * is built (a denort runs on one target only).
  */
 import denoJson from "../deno.json" with { type: "json" };
+import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
 
 export const DEFAULT_TARGETS = ["x86_64-unknown-linux-gnu", "x86_64-pc-windows-msvc"];
 export const EXTRA_TARGETS = [
@@ -29,7 +30,18 @@ export function outputName(target: string): string {
 
 /** The `deno compile` argv: `-P` bakes in deno.json's permission set and nothing else. */
 export function compileArgs(target: string, output: string): string[] {
-  return ["compile", "-q", "-P", "--no-prompt", "--target", target, "--output", output, "main.ts"];
+  return [
+    "compile",
+    "-q",
+    "-P",
+    ...V8_FLAGS,
+    "--no-prompt",
+    "--target",
+    target,
+    "--output",
+    output,
+    "main.ts",
+  ];
 }
 
 /** True when `deno compile` failed because it could not fetch the runtime for a target. */

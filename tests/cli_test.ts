@@ -75,3 +75,16 @@ Deno.test("server on a port in use: one line, exit 1", async () => {
     taken.close();
   }
 });
+
+Deno.test("every task that runs tcpka uses the same permission set and V8 flags as the binary", async () => {
+  const { V8_FLAGS } = await import("../lib/cli/runtime_flags.ts");
+  const tasks = Object.entries(denoJson.tasks).filter(([, cmd]) =>
+    /deno run .* main\.ts/.test(cmd)
+  );
+  assert.ok(tasks.length >= 5);
+  for (const [name, cmd] of tasks) {
+    assert.match(cmd, /^deno run -q -P /, name);
+    for (const flag of V8_FLAGS) assert.ok(cmd.includes(flag), `task ${name} lacks ${flag}`);
+    assert.doesNotMatch(cmd, /--allow-|-A\b/, `task ${name} grants permissions of its own`);
+  }
+});

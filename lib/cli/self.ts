@@ -3,6 +3,7 @@
  * itself, or `deno run -P main.ts` with the same permission set when running from source.
  */
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS } from "./runtime_flags.ts";
 
 export function selfCommand(): string[] {
   if (Deno.build.standalone) return [Deno.execPath()];
@@ -13,6 +14,7 @@ export function selfCommand(): string[] {
     "run",
     "-q",
     "-P",
+    ...V8_FLAGS,
     "--no-prompt",
     "--config",
     fileURLToPath(config),

@@ -4,6 +4,7 @@
  */
 import type { TcpkaEvent } from "../../lib/events.ts";
 import { EventProcess } from "../../lib/cli/event_process.ts";
+import { V8_FLAGS } from "../../lib/cli/runtime_flags.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -15,7 +16,7 @@ export interface CliResult {
 }
 
 export function cliArgs(args: string[]): string[] {
-  return ["run", "-q", "-P", "--no-prompt", MAIN, ...args];
+  return ["run", "-q", "-P", ...V8_FLAGS, "--no-prompt", MAIN, ...args];
 }
 
 export async function runCli(
