@@ -27,7 +27,7 @@ export interface SocketOptionsBackend {
   /** Turns keep-alive on (or off) with the requested timings; throws with the OS's reason. */
   apply(handle: number, request: KeepAliveRequest): AppliedOptions;
   /** What the kernel says is in force on this socket now. */
-  read(handle: number): ReadBack;
+  read(handle: number, withUserTimeout?: boolean): ReadBack;
   /** Aborts the connection with an RST now, instead of the FIN a close would send. */
   reset(handle: number): void;
 }

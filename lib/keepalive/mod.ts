@@ -72,7 +72,7 @@ export class KeepAliveController {
       notes.push((err as Error).message);
     }
     try {
-      const readBack = this.backend.read(found.handle);
+      const readBack = this.backend.read(found.handle, request.userTimeoutMs !== undefined);
       notes.push(...readBack.notes);
       return {
         requested: request,

@@ -189,7 +189,8 @@ export class PosixBackend implements SocketOptionsBackend {
     return { method: request.enabled ? "setsockopt" : "off", notes: [] };
   }
 
-  read(fd: number): ReadBack {
+  /** `withUserTimeout`: also read TCP_USER_TIMEOUT (one more syscall, only when it was set). */
+  read(fd: number, withUserTimeout = false): ReadBack {
     const p = this.platform;
     const seconds = (name: number, label: string) =>
       this.#get(fd, p.ipprotoTcp, name, label) * 1000;
@@ -201,7 +202,7 @@ export class PosixBackend implements SocketOptionsBackend {
         count: this.#get(fd, p.ipprotoTcp, p.tcpKeepCnt, "TCP_KEEPCNT"),
       },
       notes: [],
-      ...(p.tcpUserTimeout === null ? {} : {
+      ...(p.tcpUserTimeout === null || !withUserTimeout ? {} : {
         userTimeoutMs: this.#get(fd, p.ipprotoTcp, p.tcpUserTimeout, "TCP_USER_TIMEOUT"),
       }),
     };
