@@ -5,7 +5,7 @@
  */
 import assert from "assert";
 import denoJson from "../deno.json" with { type: "json" };
-import { ROOT } from "./helpers/cli.ts";
+import { exists, ROOT } from "./helpers/cli.ts";
 import {
   compileArgs,
   DEFAULT_TARGETS,
@@ -16,15 +16,6 @@ import {
 import type { TcpkaEvent } from "../lib/events.ts";
 
 const HOST = Deno.build.target;
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function denoDir(): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();

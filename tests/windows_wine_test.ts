@@ -8,20 +8,11 @@
  * tests are ignored with a name that says what is missing.
  */
 import assert from "assert";
-import { eventsOf, ROOT, runCli, startServer } from "./helpers/cli.ts";
+import { eventsOf, exists, ROOT, runCli, startServer } from "./helpers/cli.ts";
 import type { TcpkaEvent } from "../lib/events.ts";
 
 const WINE_DIR = Deno.env.get("TCPKA_WINE_DIR") ?? `${ROOT}.wine`;
 const WINE_ENV = { WINEPREFIX: `${WINE_DIR}/prefix`, WINEDEBUG: "-all", NO_COLOR: "1" };
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function runs(cmd: string, args: string[]): Promise<boolean> {
   try {

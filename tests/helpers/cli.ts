@@ -91,3 +91,12 @@ export function which(name: string): string | null {
   }
   return null;
 }
+
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
