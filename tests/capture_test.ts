@@ -4,6 +4,7 @@
  */
 import assert from "assert";
 import { CliProcess, runCli, runCliAsNobody, startServer } from "./helpers/cli.ts";
+import { buildPcap, type CaptureRecord, ipTcp, linkFrame } from "./helpers/pcap_builder.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const tcpdump = await new Deno.Command("tcpdump", {
@@ -240,4 +241,108 @@ Deno.test({
       await server.done;
     }
   },
+});
+
+/**
+ * Three connections to 10.0.0.2:80: #1 (client port 40001) probes once and closes cleanly at 2 s;
+ * #2 (40002) probes twice and is still open at the end; #3 (40003) is reset by the server at 2.6 s.
+ */
+function closingAlongTheWay(): Uint8Array {
+  const t0 = 1_764_056_579_000_000;
+  const records: CaptureRecord[] = [];
+  const seg = (
+    ms: number,
+    port: number,
+    fromClient: boolean,
+    flags: string,
+    rel: number,
+    relAck = 1,
+  ) => {
+    const cIsn = port * 1000;
+    const sIsn = port * 7000;
+    records.push({
+      tsMicros: t0 + Math.round(ms * 1000),
+      data: linkFrame(
+        1,
+        ipTcp({
+          src: fromClient ? "10.0.0.1" : "10.0.0.2",
+          dst: fromClient ? "10.0.0.2" : "10.0.0.1",
+          srcPort: fromClient ? port : 80,
+          dstPort: fromClient ? 80 : port,
+          seq: ((fromClient ? cIsn : sIsn) + rel) >>> 0,
+          ack: flags === "S" ? 0 : ((fromClient ? sIsn : cIsn) + relAck) >>> 0,
+          flags,
+        }),
+      ),
+    });
+  };
+  const handshake = (ms: number, port: number) => {
+    seg(ms, port, true, "S", 0, 0);
+    seg(ms + 0.1, port, false, "S.", 0, 1);
+    seg(ms + 0.2, port, true, ".", 1, 1);
+  };
+  handshake(0, 40001);
+  handshake(500, 40002);
+  seg(1000, 40001, true, ".", 0); // probe
+  seg(1000.1, 40001, false, ".", 1);
+  seg(1500, 40002, true, ".", 0); // probe
+  seg(1500.1, 40002, false, ".", 1);
+  seg(2000, 40001, true, "F.", 1);
+  seg(2000.1, 40001, false, "F.", 1, 2);
+  seg(2000.2, 40001, true, ".", 2, 2); // #1 is closed: its summary comes right after this
+  handshake(2500, 40003);
+  seg(2600, 40003, false, "R", 1, 0);
+  seg(3000, 40002, true, ".", 0); // #2 still probing
+  return buildPcap(records);
+}
+
+Deno.test("--read: a connection's summary comes when it closes, the open ones' at the end", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/closing.pcap`;
+    await Deno.writeFile(file, closingAlongTheWay());
+    const json = await runCli(["capture", "--read", file, "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const sequence = lines.map((o) =>
+      o.type === "packet" ? `${o.flow}` : `${o.type} ${o.flow ?? ""}`
+    );
+    assert.deepEqual(sequence, [
+      ..."1112221122111".split(""),
+      "summary 1",
+      ..."33332".split(""),
+      "summary 2",
+      "summary 3",
+      "end ",
+    ]);
+    const summaries = lines.filter((o) => o.type === "summary");
+    assert.deepEqual(summaries.map((s) => [s.flow, s.end.kind, s.probesSent]), [
+      [1, "fin", 1],
+      [2, "open", 2],
+      [3, "rst", 0],
+    ]);
+    assert.equal(lines.at(-1).connections, 3);
+
+    const quiet = await runCli(["capture", "--read", file, "--quiet"]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.deepEqual(
+      quiet.stdout.split("\n").filter((l) => !l.startsWith("  ")).map((l) => l.split(":")[0]),
+      ["", "Connection #1", "Connection #2", "Connection #3", ""],
+    );
+
+    const human = await runCli(["capture", "--read", file]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(
+      human.stdout,
+      /#1 [^\n]+ACK *\+100µs\n\nConnection #1: [^]+\n\n[^\n]+#3 [^\n]+SYN\n/,
+    );
+
+    const port = await runCli(["capture", "--read", file, "--json", "--port", "40002"]);
+    assert.equal(port.code, 0, port.stderr);
+    const only = port.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(only.filter((o) => o.type === "summary").map((s) => s.flow), [2]);
+    assert.equal(only.at(-1).connections, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,22 +1,12 @@
 /**
- * Per-connection keep-alive summary, computed from a tracker's Flow once the
- * capture ends. Plain data only, so a renderer can print it or JSON.stringify it.
+ * Per-connection keep-alive summary, computed from a tracker's Flow when the connection ends or
+ * the capture does. Plain data only, so a renderer can print it or JSON.stringify it.
  */
 
 import { elapsedMs, type Endpoint, type Flow, type Label, type Side } from "./tracker.ts";
+import { quantile, type Spread } from "./stats.ts";
 
-/** Distribution of a set of durations, in milliseconds. */
-export interface Spread {
-  count: number;
-  minMs: number;
-  maxMs: number;
-  medianMs: number;
-  meanMs: number;
-  /** Population standard deviation. */
-  stdevMs: number;
-  p10Ms: number;
-  p90Ms: number;
-}
+export type { Spread } from "./stats.ts";
 
 export type Prober = Side | "both" | "none";
 
@@ -53,22 +43,19 @@ export interface FlowSummary {
   probesUnanswered: number;
   /** Idle time (no traffic but keep-alives) before the first probe. */
   idleBeforeFirstProbeMs: number | null;
-  /** Intervals between consecutive probes from the same side. */
+  /**
+   * Intervals between consecutive probes from the same side. Count, min, max, mean and stdev are
+   * exact; median, p10 and p90 are exact up to SAMPLE_SIZE (256) intervals and estimated from a
+   * uniform sample of that many beyond (see stats.ts).
+   */
   probeInterval: Spread | null;
-  /** Time from a probe to the peer's answer. */
+  /** Time from a probe to the peer's answer; exact and estimated as probeInterval is. */
   probeAnswerDelay: Spread | null;
   end: FlowEnd;
   labels: Record<Label, number>;
 }
 
-/** Linear-interpolated quantile of sorted values, q in [0, 1]. */
-function quantile(sorted: readonly number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
+/** The exact spread of values held in full (the tracker's own are RunningSpread). */
 export function spread(values: readonly number[]): Spread | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
@@ -97,12 +84,9 @@ function flowEnd(flow: Flow): FlowEnd {
 }
 
 export function summarizeFlow(flow: Flow): FlowSummary {
-  const probes = flow.probes;
-  const byClient = probes.filter((p) => p.by === "client").length;
-  const byServer = probes.length - byClient;
-  const answered = probes.filter((p) => p.answered).length;
-  const intervals = probes.flatMap((p) => p.sincePrevProbeMs === null ? [] : [p.sincePrevProbeMs]);
-  const delays = probes.flatMap((p) => p.answerDelayMs === null ? [] : [p.answerDelayMs]);
+  const byClient = flow.probesByClient;
+  const byServer = flow.probesByServer;
+  const sent = byClient + byServer;
   return {
     flowId: flow.id,
     ipVersion: flow.ipVersion,
@@ -118,14 +102,14 @@ export function summarizeFlow(flow: Flow): FlowSummary {
     endMicros: flow.last.tsMicros,
     lifetimeMs: elapsedMs(flow.last, flow.first),
     prober: byClient && byServer ? "both" : byClient ? "client" : byServer ? "server" : "none",
-    probesSent: probes.length,
+    probesSent: sent,
     probesByClient: byClient,
     probesByServer: byServer,
-    probesAnswered: answered,
-    probesUnanswered: probes.length - answered,
-    idleBeforeFirstProbeMs: probes[0]?.idleBeforeMs ?? null,
-    probeInterval: spread(intervals),
-    probeAnswerDelay: spread(delays),
+    probesAnswered: flow.probesAnswered,
+    probesUnanswered: sent - flow.probesAnswered,
+    idleBeforeFirstProbeMs: flow.idleBeforeFirstProbeMs,
+    probeInterval: flow.probeIntervals.spread(),
+    probeAnswerDelay: flow.answerDelays.spread(),
     end: flowEnd(flow),
     labels: { ...flow.labelCounts },
   };

@@ -12,9 +12,16 @@
  *   when nothing is in flight, so a capture started on an idle connection
  *   labels probes from the second one on instead of calling them dup ACKs.
  * - Out-of-order and spurious/fast retransmissions are all "retransmission".
+ *
+ * Memory: by default every connection and every probe is kept until the end, for callers that
+ * look back at them (the demo reads one connection's probes). A long capture instead asks the
+ * tracker to forget each connection once it has ended (FlowTrackerOptions.onEnded) and not to keep
+ * probe lists (keepProbes: false); what the summaries need is kept as running statistics, so the
+ * memory then depends on how many connections are open at once, not on how long the capture is.
  */
 
 import { type DecodedPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../pcap/packet.ts";
+import { RunningSpread } from "./stats.ts";
 
 export type Label =
   | "syn"
@@ -123,9 +130,18 @@ export class DirectionState {
   sentAfterSyn = false;
   lastWasProbe = false;
   lastProbeSeq = 0;
+  /** This side's latest probe; overwritten in place. */
   lastProbe: Stamp | null = null;
+  /** The latest probe from this side while the peer has not answered it. */
   pendingProbe: ProbeRecord | null = null;
+  /** Sequence number just past this side's first FIN; -1 until one is seen. */
+  finEnd = -1;
+  /** The peer has acknowledged that FIN. */
+  finAcked = false;
 }
+
+/** Where a connection is in being forgotten by a tracker that forgets ended ones. */
+export type FlowPhase = "open" | "lingering" | "gone";
 
 export class Flow {
   readonly client: Endpoint;
@@ -134,18 +150,35 @@ export class Flow {
   readonly rolesFromHandshake: boolean;
   readonly c2s = new DirectionState();
   readonly s2c = new DirectionState();
-  /** Every keep-alive probe, both sides, in capture order. */
+  /**
+   * Every keep-alive probe, both sides, in capture order; empty when the tracker was told not to
+   * keep them (the summary does not need them: see the running statistics below).
+   */
   readonly probes: ProbeRecord[] = [];
+  /** Running probe statistics, kept whether or not `probes` is: what the summary reads. */
+  probesByClient = 0;
+  probesByServer = 0;
+  probesAnswered = 0;
+  /** The first probe's idle time before it (null if it was the flow's first packet). */
+  idleBeforeFirstProbeMs: number | null = null;
+  /** Intervals between consecutive probes from the same side. */
+  readonly probeIntervals = new RunningSpread();
+  /** Time from a probe to the peer's answer. */
+  readonly answerDelays = new RunningSpread();
   readonly labelCounts: Record<Label, number> = Object.fromEntries(
     LABELS.map((l) => [l, 0]),
   ) as Record<Label, number>;
   packets = 0;
-  first: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
-  last: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
-  /** The last packet that was not keep-alive traffic; null until there is one. */
+  /** Overwritten in place as packets come (never hold on to `last`: copy it). */
+  readonly first: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
+  readonly last: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
+  /** The last packet that was not keep-alive traffic; null until there is one. In place, as `last`. */
   lastActivity: Stamp | null = null;
   firstFin: FlowEvent | null = null;
   firstRst: FlowEvent | null = null;
+  phase: FlowPhase = "open";
+  /** While lingering: the capture time (µs) after which the tracker forgets the connection. */
+  lingerUntilMicros = 0;
 
   constructor(
     readonly id: number,
@@ -153,11 +186,27 @@ export class Flow {
     client: Endpoint,
     server: Endpoint,
     rolesFromHandshake: boolean,
+    /** The tracker's key for its 4-tuple. */
+    readonly key = "",
   ) {
     this.client = client;
     this.server = server;
     this.rolesFromHandshake = rolesFromHandshake;
   }
+}
+
+function newStamp(): Stamp {
+  return { tsMicros: 0, tsSubMicroNanos: 0 };
+}
+
+function event(by: Side, at: Stamp): FlowEvent {
+  return { by, tsMicros: at.tsMicros, tsSubMicroNanos: at.tsSubMicroNanos };
+}
+
+function setStamp(stamp: Stamp, from: Stamp): Stamp {
+  stamp.tsMicros = from.tsMicros;
+  stamp.tsSubMicroNanos = from.tsSubMicroNanos;
+  return stamp;
 }
 
 /** a < b in 32-bit sequence space (RFC 1982 style: within 2^31 of each other). */
@@ -172,17 +221,73 @@ function flowKey(p: DecodedPacket): string {
     : `${p.dst} ${p.dstPort} ${p.src} ${p.srcPort}`;
 }
 
-export class FlowTracker {
-  #flows: Flow[] = [];
-  #byKey = new Map<string, Flow>();
+/**
+ * How long, in capture time, a connection that ended without a clean close (an RST, or FINs both
+ * ways without the last ACK seen) is kept before it is forgotten: segments that crossed the RST on
+ * the wire, the RSTs answering them, a FIN retransmitted because its ACK was lost, all still belong
+ * to it rather than opening a connection of their own. Retransmission timers start at 200 ms
+ * (Linux) to 1 s, so 2 s covers the first retry or two.
+ */
+export const LINGER_MS = 2000;
 
-  /** Every connection seen, in order of first appearance (index = flowId). */
+export interface FlowTrackerOptions {
+  /**
+   * Keep every probe on Flow.probes (the default). Off, `probes` stays empty and a connection's
+   * memory no longer grows with its probes; summaries are the same either way.
+   */
+  keepProbes?: boolean;
+  /**
+   * Forget each connection once it has ended, handing it here first: at once after the segment
+   * that completes a clean close (FIN both ways, both acknowledged), LINGER_MS of capture time
+   * after an RST or an unacknowledged FIN exchange, and at once when a SYN with a new ISN reuses
+   * its 4-tuple. A later segment on a forgotten 4-tuple opens a new connection with a new id.
+   * Without it every connection is kept and `flows[id]` is connection `id`.
+   */
+  onEnded?: (flow: Flow) => void;
+}
+
+export class FlowTracker {
+  /** Without onEnded: every flow, index = id. With it: unused. */
+  readonly #all: Flow[] = [];
+  /** With onEnded: the flows not yet handed over, by id (a Map keeps insertion, i.e. id, order). */
+  readonly #held = new Map<number, Flow>();
+  readonly #byKey = new Map<string, Flow>();
+  readonly #keepProbes: boolean;
+  readonly #onEnded: ((flow: Flow) => void) | null;
+  /**
+   * Flows waiting out LINGER_MS, in the order they ended: a queue whose deadlines are in order as
+   * long as the capture's timestamps are (one that goes back only delays a flow's turn).
+   */
+  #lingering: Flow[] = [];
+  #lingerHead = 0;
+  #nextId = 0;
+
+  constructor(options: FlowTrackerOptions = {}) {
+    this.#keepProbes = options.keepProbes ?? true;
+    this.#onEnded = options.onEnded ?? null;
+  }
+
+  /**
+   * The connections held, in order of first appearance. Without onEnded that is every connection
+   * seen (index = flowId); with it, the ones not yet handed to onEnded (still open, or lingering).
+   */
   get flows(): readonly Flow[] {
-    return this.#flows;
+    return this.#onEnded === null ? this.#all : [...this.#held.values()];
+  }
+
+  /** How many connections the tracker holds right now. */
+  get heldCount(): number {
+    return this.#onEnded === null ? this.#all.length : this.#held.size;
+  }
+
+  /** How many connections it has seen: the next flow id. */
+  get seenCount(): number {
+    return this.#nextId;
   }
 
   /** Labels one segment; call in capture order. */
   track(p: DecodedPacket): LabeledPacket {
+    if (this.#lingerHead < this.#lingering.length) this.#expireLingering(p.tsMicros);
     const key = flowKey(p);
     let flow = this.#byKey.get(key);
     let fromClient = flow !== undefined && this.#fromClient(flow, p);
@@ -190,10 +295,14 @@ export class FlowTracker {
       // A SYN with a new ISN on a known 4-tuple is a new connection (Wireshark's
       // "port numbers reused"); the same ISN is just the SYN retransmitted.
       const sender = fromClient ? flow.c2s : flow.s2c;
-      if (!(sender.sawSyn && sender.isn === p.seq)) flow = undefined;
+      if (!(sender.sawSyn && sender.isn === p.seq)) {
+        // Nothing can reach the old connection any more: it has ended, whatever it last showed.
+        if (this.#onEnded !== null) this.#forget(flow);
+        flow = undefined;
+      }
     }
     if (flow === undefined) {
-      flow = this.#open(p);
+      flow = this.#open(p, key);
       this.#byKey.set(key, flow);
       fromClient = this.#fromClient(flow, p);
     }
@@ -211,15 +320,25 @@ export class FlowTracker {
     const isProbe = label === "keepalive";
     const sincePrevProbeMs = isProbe && fwd.lastProbe !== null ? elapsedMs(p, fwd.lastProbe) : null;
 
-    const stamp: Stamp = { tsMicros: p.tsMicros, tsSubMicroNanos: p.tsSubMicroNanos };
+    // The flow's stamps are its own objects, overwritten in place: a new one per packet would live
+    // until the flow's next packet, long enough to be promoted to V8's old space, whose garbage
+    // then grows the heap with the length of the capture.
     flow.packets++;
-    if (first) flow.first = stamp;
-    flow.last = stamp;
-    if (!isProbe && label !== "keepalive-ack") flow.lastActivity = stamp;
+    if (first) setStamp(flow.first, p);
+    setStamp(flow.last, p);
+    if (!isProbe && label !== "keepalive-ack") {
+      flow.lastActivity = setStamp(flow.lastActivity ?? newStamp(), p);
+    }
     flow.labelCounts[label]++;
 
     const side: Side = fromClient ? "client" : "server";
     if (isProbe) {
+      if (fromClient) flow.probesByClient++;
+      else flow.probesByServer++;
+      if (flow.probesByClient + flow.probesByServer === 1) {
+        flow.idleBeforeFirstProbeMs = sinceFlowLastActivityMs;
+      }
+      if (sincePrevProbeMs !== null) flow.probeIntervals.add(sincePrevProbeMs);
       const probe: ProbeRecord = {
         index: p.index,
         tsMicros: p.tsMicros,
@@ -231,20 +350,25 @@ export class FlowTracker {
         answered: false,
         answerDelayMs: null,
       };
-      flow.probes.push(probe);
+      if (this.#keepProbes) flow.probes.push(probe);
       fwd.pendingProbe = probe; // an earlier probe still pending stays unanswered
-      fwd.lastProbe = stamp;
+      fwd.lastProbe = setStamp(fwd.lastProbe ?? newStamp(), p);
       fwd.lastProbeSeq = p.seq;
     } else if (rev.pendingProbe !== null && label !== "rst") {
+      const delay = elapsedMs(p, rev.pendingProbe);
       rev.pendingProbe.answered = true;
-      rev.pendingProbe.answerDelayMs = elapsedMs(p, rev.pendingProbe);
+      rev.pendingProbe.answerDelayMs = delay;
       rev.pendingProbe = null;
+      flow.probesAnswered++;
+      flow.answerDelays.add(delay);
     }
-    if (p.flags & TCP_FIN && flow.firstFin === null) flow.firstFin = { by: side, ...stamp };
-    if (p.flags & TCP_RST && flow.firstRst === null) flow.firstRst = { by: side, ...stamp };
+    if (p.flags & TCP_FIN && flow.firstFin === null) flow.firstFin = event(side, p);
+    if (p.flags & TCP_RST && flow.firstRst === null) flow.firstRst = event(side, p);
     if (label === "data" || label === "fin") fwd.dataBytes += p.payloadLength;
 
     advance(p, fwd, label, window);
+    noteClose(p, fwd, rev);
+    if (this.#onEnded !== null) this.#maybeEnded(flow, p);
 
     return {
       packet: p,
@@ -262,21 +386,74 @@ export class FlowTracker {
     return p.srcPort === flow.client.port && p.src === flow.client.addr;
   }
 
-  #open(p: DecodedPacket): Flow {
+  #open(p: DecodedPacket, key: string): Flow {
     const src = { addr: p.src, port: p.srcPort };
     const dst = { addr: p.dst, port: p.dstPort };
     const syn = (p.flags & TCP_SYN) !== 0;
     // Whoever sends the SYN-ACK is the server even if the SYN itself was missed.
     const srcIsServer = syn && (p.flags & TCP_ACK) !== 0;
     const flow = new Flow(
-      this.#flows.length,
+      this.#nextId++,
       p.ipVersion,
       srcIsServer ? dst : src,
       srcIsServer ? src : dst,
       syn,
+      key,
     );
-    this.#flows.push(flow);
+    if (this.#onEnded === null) this.#all.push(flow);
+    else this.#held.set(flow.id, flow);
     return flow;
+  }
+
+  /** After `p` was tracked on `flow`: forgets it now, or later, if the connection has ended. */
+  #maybeEnded(flow: Flow, p: DecodedPacket): void {
+    if (flow.c2s.finAcked && flow.s2c.finAcked) {
+      this.#forget(flow);
+    } else if (
+      flow.phase === "open" &&
+      (flow.firstRst !== null || (flow.c2s.finEnd >= 0 && flow.s2c.finEnd >= 0))
+    ) {
+      flow.phase = "lingering";
+      flow.lingerUntilMicros = p.tsMicros + LINGER_MS * 1000;
+      this.#lingering.push(flow);
+    }
+  }
+
+  /** Forgets the lingering flows whose time is up at capture time `nowMicros`. */
+  #expireLingering(nowMicros: number): void {
+    const queue = this.#lingering;
+    let head = this.#lingerHead;
+    while (head < queue.length && queue[head].lingerUntilMicros <= nowMicros) {
+      const flow = queue[head++];
+      if (flow.phase === "lingering") this.#forget(flow); // not if a clean close came first
+    }
+    if (head === queue.length) {
+      this.#lingering = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      this.#lingering = queue.slice(head);
+      head = 0;
+    }
+    this.#lingerHead = head;
+  }
+
+  #forget(flow: Flow): void {
+    if (flow.phase === "gone") return;
+    flow.phase = "gone";
+    if (this.#byKey.get(flow.key) === flow) this.#byKey.delete(flow.key);
+    this.#held.delete(flow.id);
+    this.#onEnded!(flow);
+  }
+}
+
+/** Records FINs and their acknowledgement, which is how a clean close is recognised. */
+function noteClose(p: DecodedPacket, fwd: DirectionState, rev: DirectionState): void {
+  if (p.flags & TCP_FIN && fwd.finEnd < 0) {
+    const syn = p.flags & TCP_SYN ? 1 : 0;
+    fwd.finEnd = (p.seq + syn + p.payloadLength + 1) >>> 0;
+  }
+  if (p.flags & TCP_ACK && rev.finEnd >= 0 && !rev.finAcked && !seqLt(p.ack, rev.finEnd)) {
+    rev.finAcked = true;
   }
 }
 
