@@ -132,7 +132,9 @@ export class DirectionState {
   lastProbeSeq = 0;
   /** This side's latest probe; overwritten in place. */
   lastProbe: Stamp | null = null;
-  /** The latest probe from this side while the peer has not answered it. */
+  /** The peer has not answered that latest probe yet. */
+  probePending = false;
+  /** Its record, when the tracker keeps them. */
   pendingProbe: ProbeRecord | null = null;
   /** Sequence number just past this side's first FIN; -1 until one is seen. */
   finEnd = -1;
@@ -169,16 +171,16 @@ export class Flow {
     LABELS.map((l) => [l, 0]),
   ) as Record<Label, number>;
   packets = 0;
-  /** Overwritten in place as packets come (never hold on to `last`: copy it). */
-  readonly first: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
-  readonly last: Stamp = { tsMicros: 0, tsSubMicroNanos: 0 };
-  /** The last packet that was not keep-alive traffic; null until there is one. In place, as `last`. */
+  readonly first: Stamp;
+  /** Overwritten in place as packets come (never hold on to it: copy it). */
+  readonly last: Stamp;
+  /** The last packet that was not keep-alive traffic; null until there is one. In place too. */
   lastActivity: Stamp | null = null;
   firstFin: FlowEvent | null = null;
   firstRst: FlowEvent | null = null;
   phase: FlowPhase = "open";
-  /** While lingering: the capture time (µs) after which the tracker forgets the connection. */
-  lingerUntilMicros = 0;
+  /** The capture time (µs) after which the tracker forgets the connection: only once lingering. */
+  lingerUntilMicros = Infinity;
 
   constructor(
     readonly id: number,
@@ -187,26 +189,35 @@ export class Flow {
     server: Endpoint,
     rolesFromHandshake: boolean,
     /** The tracker's key for its 4-tuple. */
-    readonly key = "",
+    readonly key: string,
+    /** The time of its first packet. */
+    start: Stamp,
   ) {
     this.client = client;
     this.server = server;
     this.rolesFromHandshake = rolesFromHandshake;
+    this.first = newStamp(start);
+    this.last = newStamp(start);
   }
 }
 
-function newStamp(): Stamp {
-  return { tsMicros: 0, tsSubMicroNanos: 0 };
+/**
+ * A copy of a stamp. Made from a real time, never from zeros overwritten later: V8 gives a field
+ * the representation of its first value, and µs since the epoch are no small integer, so starting
+ * from 0 would make it reshape every stamp made so far, and drop the code that uses them, the first
+ * time one is overwritten.
+ */
+function newStamp(from: Stamp): Stamp {
+  return { tsMicros: from.tsMicros, tsSubMicroNanos: from.tsSubMicroNanos };
 }
 
 function event(by: Side, at: Stamp): FlowEvent {
   return { by, tsMicros: at.tsMicros, tsSubMicroNanos: at.tsSubMicroNanos };
 }
 
-function setStamp(stamp: Stamp, from: Stamp): Stamp {
+function setStamp(stamp: Stamp, from: Stamp): void {
   stamp.tsMicros = from.tsMicros;
   stamp.tsSubMicroNanos = from.tsSubMicroNanos;
-  return stamp;
 }
 
 /** a < b in 32-bit sequence space (RFC 1982 style: within 2^31 of each other). */
@@ -324,10 +335,10 @@ export class FlowTracker {
     // until the flow's next packet, long enough to be promoted to V8's old space, whose garbage
     // then grows the heap with the length of the capture.
     flow.packets++;
-    if (first) setStamp(flow.first, p);
     setStamp(flow.last, p);
     if (!isProbe && label !== "keepalive-ack") {
-      flow.lastActivity = setStamp(flow.lastActivity ?? newStamp(), p);
+      if (flow.lastActivity === null) flow.lastActivity = newStamp(p);
+      else setStamp(flow.lastActivity, p);
     }
     flow.labelCounts[label]++;
 
@@ -339,26 +350,35 @@ export class FlowTracker {
         flow.idleBeforeFirstProbeMs = sinceFlowLastActivityMs;
       }
       if (sincePrevProbeMs !== null) flow.probeIntervals.add(sincePrevProbeMs);
-      const probe: ProbeRecord = {
-        index: p.index,
-        tsMicros: p.tsMicros,
-        tsSubMicroNanos: p.tsSubMicroNanos,
-        by: side,
-        payloadLength: p.payloadLength,
-        idleBeforeMs: sinceFlowLastActivityMs,
-        sincePrevProbeMs,
-        answered: false,
-        answerDelayMs: null,
-      };
-      if (this.#keepProbes) flow.probes.push(probe);
-      fwd.pendingProbe = probe; // an earlier probe still pending stays unanswered
-      fwd.lastProbe = setStamp(fwd.lastProbe ?? newStamp(), p);
+      // No record at all unless they are kept: one per probe lives until the answer, long enough
+      // that V8 took to allocating them straight in its old space (--trace-pretenuring): garbage.
+      if (this.#keepProbes) {
+        const probe: ProbeRecord = {
+          index: p.index,
+          tsMicros: p.tsMicros,
+          tsSubMicroNanos: p.tsSubMicroNanos,
+          by: side,
+          payloadLength: p.payloadLength,
+          idleBeforeMs: sinceFlowLastActivityMs,
+          sincePrevProbeMs,
+          answered: false,
+          answerDelayMs: null,
+        };
+        flow.probes.push(probe);
+        fwd.pendingProbe = probe;
+      }
+      fwd.probePending = true; // an earlier probe still pending stays unanswered
+      if (fwd.lastProbe === null) fwd.lastProbe = newStamp(p);
+      else setStamp(fwd.lastProbe, p);
       fwd.lastProbeSeq = p.seq;
-    } else if (rev.pendingProbe !== null && label !== "rst") {
-      const delay = elapsedMs(p, rev.pendingProbe);
-      rev.pendingProbe.answered = true;
-      rev.pendingProbe.answerDelayMs = delay;
-      rev.pendingProbe = null;
+    } else if (rev.probePending && label !== "rst") {
+      const delay = elapsedMs(p, rev.lastProbe!);
+      rev.probePending = false;
+      if (rev.pendingProbe !== null) {
+        rev.pendingProbe.answered = true;
+        rev.pendingProbe.answerDelayMs = delay;
+        rev.pendingProbe = null;
+      }
       flow.probesAnswered++;
       flow.answerDelays.add(delay);
     }
@@ -399,6 +419,7 @@ export class FlowTracker {
       srcIsServer ? src : dst,
       syn,
       key,
+      p,
     );
     if (this.#onEnded === null) this.#all.push(flow);
     else this.#held.set(flow.id, flow);
