@@ -14,12 +14,15 @@ import {
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
-import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
+import {
+  KEEPALIVE_FLAGS,
+  KEEPALIVE_HELP,
+  keepAliveFromFlags,
+  withUserTimeout,
+} from "./lib/cli/keepalive_flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
-import { platformFor } from "./lib/keepalive/constants.ts";
-import { validateRequest } from "./lib/keepalive/settings.ts";
 import { holdSession } from "./lib/net/session.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
@@ -113,19 +116,6 @@ export function clientConfigFrom(command: string, values: FlagValues, minPort = 
     message,
     json: values.json === true,
   };
-}
-
-function withUserTimeout(
-  command: string,
-  request: KeepAliveRequest,
-  userTimeoutMs: number | undefined,
-): KeepAliveRequest {
-  if (userTimeoutMs === undefined) return request;
-  const withTimeout = { ...request, userTimeoutMs };
-  const platform = platformFor(Deno.build.os);
-  const problem = platform ? validateRequest(withTimeout, platform) : null;
-  if (problem) throw new UsageError(`${command}: ${problem}`);
-  return withTimeout;
 }
 
 /** Runs the client; returns the exit code. Refused connections throw when none could be opened. */

@@ -59,3 +59,17 @@ export function keepAliveFromFlags(
   if (problem) throw new UsageError(`${command}: ${problem}`);
   return request;
 }
+
+/** Adds TCP_USER_TIMEOUT (--user-timeout) to a request, validated for this platform. */
+export function withUserTimeout(
+  command: string,
+  request: KeepAliveRequest,
+  userTimeoutMs: number | undefined,
+): KeepAliveRequest {
+  if (userTimeoutMs === undefined) return request;
+  const withTimeout = { ...request, userTimeoutMs };
+  const platform = platformFor(Deno.build.os);
+  const problem = platform ? validateRequest(withTimeout, platform) : null;
+  if (problem) throw new UsageError(`${command}: ${problem}`);
+  return withTimeout;
+}

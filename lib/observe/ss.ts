@@ -39,7 +39,8 @@ export function parseSsTimer(text: string): number | null {
   return (Number(min ?? 0) * 60 + Number(sec ?? 0)) * 1000 + Number(ms ?? 0);
 }
 
-function splitEndpoint(text: string): [string, number] {
+/** "127.0.0.1:80", "[::1]:80", "127.0.0.53%lo:53", "0.0.0.0:*" → address and port (0 for *). */
+export function splitEndpoint(text: string): [string, number] {
   const i = text.lastIndexOf(":");
   const host = text.slice(0, i).replace(/^\[|\]$/g, "").replace(/%.*$/, "");
   const port = Number(text.slice(i + 1));

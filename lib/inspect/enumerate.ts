@@ -1,0 +1,113 @@
+/**
+ * Runs ss, in tcpka's own network namespace or in a process's (`nsenter --net=/proc/P/ns/net`, so
+ * a container's or pod's connections are seen from the host), and parses its output as it streams.
+ */
+import { RuntimeError, UsageError } from "../cli/errors.ts";
+import {
+  impliedState,
+  type ListedSocket,
+  type ListingQuery,
+  ssArgs,
+  SsListingParser,
+} from "./listing.ts";
+
+/** Which network namespace was read, for the user. */
+export interface NamespaceRead {
+  /** null: tcpka's own. */
+  pid: number | null;
+  /** The name `ip netns` knows it by, if any. */
+  name: string | null;
+  /** Why the process's namespace could not be entered (tcpka's own was read instead). */
+  fallback?: string;
+}
+
+export interface Listing {
+  sockets: ListedSocket[];
+  namespace: NamespaceRead;
+}
+
+/**
+ * Lists sockets matching `query`; with `netnsOf`, inside that process's network namespace. Throws
+ * one-line errors: ss missing, the process unknown.
+ */
+export async function listSockets(query: ListingQuery, netnsOf?: number): Promise<Listing> {
+  if (netnsOf === undefined) {
+    return { sockets: await runSs([], query), namespace: { pid: null, name: null } };
+  }
+  const name = namespaceName(netnsOf);
+  try {
+    const sockets = await runSs(["nsenter", `--net=/proc/${netnsOf}/ns/net`], query);
+    return { sockets, namespace: { pid: netnsOf, name: await name } };
+  } catch (err) {
+    if (!(err instanceof NamespaceDenied)) throw err;
+    // A plain user may not enter another namespace; its own is often the same one.
+    return {
+      sockets: await runSs([], query),
+      namespace: {
+        pid: null,
+        name: null,
+        fallback: `cannot enter pid ${netnsOf}'s network namespace (${err.message}: needs root ` +
+          `or CAP_SYS_ADMIN); read tcpka's own namespace instead`,
+      },
+    };
+  }
+}
+
+class NamespaceDenied extends Error {}
+
+async function runSs(prefix: string[], query: ListingQuery): Promise<ListedSocket[]> {
+  const argv = [...prefix, "ss", ...ssArgs(query)];
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new RuntimeError(
+        `${argv[0]} is not installed (Debian/Ubuntu: apt-get install ${
+          argv[0] === "ss" ? "iproute2" : "util-linux"
+        })`,
+      );
+    }
+    throw err;
+  }
+  const parser = new SsListingParser(impliedState(query));
+  const stderr = new Response(child.stderr).text();
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) parser.push(chunk);
+  const status = await child.status;
+  const sockets = parser.end();
+  if (status.success) return sockets;
+  const why = (await stderr).trim().split("\n")[0] ?? "";
+  if (prefix[0] === "nsenter") {
+    const pid = /\/proc\/(\d+)\//.exec(prefix[1])?.[1];
+    if (/failed to execute/.test(why)) {
+      throw new RuntimeError("ss is not installed (Debian/Ubuntu: apt-get install iproute2)");
+    }
+    if (/No such file/.test(why)) throw new RuntimeError(`no process with pid ${pid}`);
+    if (/Operation not permitted|Permission denied/.test(why)) {
+      throw new NamespaceDenied("Operation not permitted");
+    }
+  }
+  if (/Unknown|Cannot|syntax/i.test(why)) throw new UsageError(`ss refused the filter: ${why}`);
+  throw new RuntimeError(`ss failed: ${why || `exit ${status.code}`}`);
+}
+
+/** The `ip netns` name of `pid`'s network namespace, or null (unnamed, or ip unavailable). */
+async function namespaceName(pid: number): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("ip", {
+      args: ["netns", "identify", String(pid)],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const name = new TextDecoder().decode(out.stdout).trim().split("\n")[0];
+    return out.success && name ? name : null;
+  } catch {
+    return null;
+  }
+}
