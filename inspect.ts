@@ -4,20 +4,13 @@
  */
 import type { Command } from "./lib/cli/command.ts";
 import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import {
-  durationFlag,
-  type FlagValues,
-  integerFlag,
-  noPositionals,
-  parseFlags,
-  stringFlag,
-} from "./lib/cli/flags.ts";
+import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
+import { pidAndFilters } from "./lib/cli/socket_filters.ts";
 import { openForeignSockets } from "./lib/inspect/open.ts";
 import { inspectConnections } from "./lib/inspect/inspect.ts";
 import type { ListingQuery, StateFilter } from "./lib/inspect/listing.ts";
 import { renderInspect } from "./lib/inspect/human.ts";
 import { renderPrometheus } from "./lib/inspect/prometheus.ts";
-import { parseIp } from "./lib/net/ip.ts";
 import { writeLine } from "./lib/report/output.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 
@@ -91,44 +84,6 @@ export function parseInspectArgs(args: string[]): InspectConfig {
     pathTimeoutMs,
     format,
   };
-}
-
-/** --pid, --port and --dst, shared with `set`. */
-export function pidAndFilters(
-  command: string,
-  values: FlagValues,
-  states: ListingQuery["states"],
-): { pid?: number; query: ListingQuery } {
-  const pid = integerFlag(command, values, "pid", 1, 4_194_304);
-  const port = integerFlag(command, values, "port", 1, 65535);
-  const dstText = stringFlag(values, "dst");
-  return {
-    ...(pid === undefined ? {} : { pid }),
-    query: {
-      states,
-      ...(port === undefined ? {} : { port }),
-      ...(dstText === undefined ? {} : { dst: parseDst(command, dstText) }),
-    },
-  };
-}
-
-/** "10.0.0.5", "10.0.0.5:443", "::1", "[::1]:443". */
-function parseDst(command: string, text: string): { address: string; port?: number } {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const v4 = /^([^:]+)(?::(\d+))?$/.exec(text);
-  const [address, portText] = bracketed
-    ? [bracketed[1], bracketed[2]]
-    : v4
-    ? [v4[1], v4[2]]
-    : [text, undefined];
-  const port = portText === undefined ? undefined : Number(portText);
-  if (!parseIp(address) || (port !== undefined && !(port >= 1 && port <= 65535))) {
-    throw new UsageError(
-      `${command}: --dst "${text}" must be an IP address with an optional port ` +
-        `(10.0.0.5, 10.0.0.5:443, [::1]:443)`,
-    );
-  }
-  return port === undefined ? { address } : { address, port };
 }
 
 export async function runInspect(config: InspectConfig): Promise<number> {

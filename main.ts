@@ -11,6 +11,7 @@ import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
 import { inspectCommand } from "./inspect.ts";
 import { serverCommand } from "./server.ts";
+import { setCommand } from "./set.ts";
 import { watchCommand } from "./watch.ts";
 
 export const VERSION = denoJson.version;
@@ -22,6 +23,7 @@ const COMMANDS: Command[] = [
   captureCommand,
   watchCommand,
   inspectCommand,
+  setCommand,
 ];
 
 function toolHelp(): string {

@@ -3,7 +3,7 @@
  * Linux ≥ 5.6; root or CAP_SYS_PTRACE over the process). Options read or set on a copy are the
  * shared socket's. The copy is always checked to be the listed connection before anything else.
  */
-import type { KeepAliveRequest, KeepAliveValues } from "../keepalive/settings.ts";
+import type { KeepAliveValues } from "../keepalive/settings.ts";
 
 /** Why a process or descriptor could not be reached. */
 export type ForeignFailure =
@@ -25,6 +25,15 @@ export interface ForeignEndpoint {
   port: number;
 }
 
+/** What to change on a socket; an absent field is left as it is (a KeepAliveRequest fits). */
+export interface OptionChange {
+  enabled?: boolean;
+  idleMs?: number;
+  intervalMs?: number;
+  count?: number;
+  userTimeoutMs?: number;
+}
+
 export interface SocketOptionsRead {
   enabled: boolean;
   values: KeepAliveValues;
@@ -40,8 +49,8 @@ export interface SocketCopy {
    */
   is(local: ForeignEndpoint, peer: ForeignEndpoint | null): boolean;
   read(): SocketOptionsRead;
-  /** Sets SO_KEEPALIVE, the timings given and TCP_USER_TIMEOUT when given; throws on refusal. */
-  apply(request: KeepAliveRequest): void;
+  /** Sets the options `change` names, nothing else; throws with the OS's reason on refusal. */
+  apply(change: OptionChange): void;
   close(): void;
 }
 

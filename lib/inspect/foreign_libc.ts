@@ -4,13 +4,13 @@
  */
 import { PLATFORMS } from "../keepalive/constants.ts";
 import { endpointOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches } from "../keepalive/sockaddr.ts";
-import type { KeepAliveRequest } from "../keepalive/settings.ts";
 import {
   type ForeignEndpoint,
   ForeignError,
   type ForeignFailure,
   type ForeignProcess,
   type ForeignSockets,
+  type OptionChange,
   type SocketCopy,
   type SocketOptionsRead,
 } from "./foreign.ts";
@@ -107,15 +107,20 @@ export function openLibcForeign(): ForeignSockets {
           userTimeoutMs: get(fd, P.ipprotoTcp, P.tcpUserTimeout!, "TCP_USER_TIMEOUT"),
         };
       },
-      apply(r: KeepAliveRequest) {
-        set(fd, P.solSocket, P.soKeepalive, r.enabled ? 1 : 0, "SO_KEEPALIVE");
-        if (r.enabled && r.idleMs !== undefined) {
+      apply(r: OptionChange) {
+        // SO_KEEPALIVE first: with it on, setting TCP_KEEPIDLE re-arms the timer counting the
+        // idle time already elapsed, so a connection idle longer than the new idle is probed at
+        // once (turning SO_KEEPALIVE on last would wait a whole idle from now).
+        if (r.enabled !== undefined) {
+          set(fd, P.solSocket, P.soKeepalive, r.enabled ? 1 : 0, "SO_KEEPALIVE");
+        }
+        if (r.idleMs !== undefined) {
           set(fd, P.ipprotoTcp, P.tcpKeepIdle, r.idleMs / 1000, "TCP_KEEPIDLE");
         }
-        if (r.enabled && r.intervalMs !== undefined) {
+        if (r.intervalMs !== undefined) {
           set(fd, P.ipprotoTcp, P.tcpKeepIntvl, r.intervalMs / 1000, "TCP_KEEPINTVL");
         }
-        if (r.enabled && r.count !== undefined) {
+        if (r.count !== undefined) {
           set(fd, P.ipprotoTcp, P.tcpKeepCnt, r.count, "TCP_KEEPCNT");
         }
         if (r.userTimeoutMs !== undefined) {
