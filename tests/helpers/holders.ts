@@ -78,10 +78,15 @@ export class Holder {
     });
   }
 
+  /** Sends a command without waiting for anything. */
+  async tell(command: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(command + "\n"));
+  }
+
   /** Sends a command and resolves with the reply line of type `reply`. */
   async ask(command: string, reply: string, timeoutMs?: number): Promise<HolderLine> {
     const answer = this.next((l) => l.type === reply, timeoutMs);
-    await this.#writer.write(new TextEncoder().encode(command + "\n"));
+    await this.tell(command);
     return await answer;
   }
 
