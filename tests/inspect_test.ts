@@ -115,7 +115,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const socat = await startSocat("127.0.0.1", port, [
+    const socat = startSocat("127.0.0.1", port, [
       "keepalive",
       "keepidle=45",
       "keepintvl=10",

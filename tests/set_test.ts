@@ -109,7 +109,7 @@ async function setAndWatchProbes(pid: number, clientPort: number, serverPort: nu
       userTimeoutMs: 0,
     });
     assert.match(await ssLine(clientPort), /timer:\(keepalive,/);
-    await eventually(async () => dump.stamps.length >= 4 ? true : undefined, 15_000);
+    await eventually(() => Promise.resolve(dump.stamps.length >= 4 ? true : undefined), 15_000);
     const probes = dump.stamps.filter((t) => t >= setAt - 50);
     const gaps = probes.slice(1).map((t, i) => t - probes[i]);
     // The kernel's timer, not our speed: answered probes one idle (1 s) apart.
@@ -153,7 +153,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const socat = await startSocat("127.0.0.1", port, []);
+    const socat = startSocat("127.0.0.1", port, []);
     try {
       const accepted = await server.next((l) => l.type === "accepted");
       await setAndWatchProbes(socat.pid, accepted.socket.peer[1], port);

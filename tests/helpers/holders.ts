@@ -126,7 +126,7 @@ export async function startHolderServer(prefix: string[] = [], host = "127.0.0.1
  * socat connected to host:port with `options` on its TCP address (e.g. keepalive,keepidle=45),
  * holding the connection while its stdin stays open. Resolves once the connection exists.
  */
-export async function startSocat(host: string, port: number, options: string[]) {
+export function startSocat(host: string, port: number, options: string[]) {
   const child = new Deno.Command("socat", {
     args: ["-u", "STDIN", ["TCP:" + `${host}:${port}`, ...options].join(",")],
     stdin: "piped",
