@@ -25,7 +25,7 @@ import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { holdSession } from "./lib/net/session.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
-import { formatEndpoint } from "./lib/net/ip.ts";
+import { formatEndpoint } from "./lib/ip.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
 
@@ -164,6 +164,7 @@ export async function runClient(
     open++;
     announceConnection(reporter, controller, conn, id, config.keepalive);
     return holdSession(conn, {
+      readable: controller.sockets?.watchReadable(conn) ?? null,
       holdMs: config.holdMs,
       echo: false,
       signal,

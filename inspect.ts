@@ -90,10 +90,10 @@ export async function runInspect(config: InspectConfig): Promise<number> {
   if (Deno.build.os !== "linux") {
     throw new RuntimeError("inspect reads the Linux socket table; it runs on Linux only");
   }
-  const { foreign, why } = openForeignSockets();
+  const { sockets, why } = openForeignSockets();
   const report = await inspectConnections(
     { query: config.query, pid: config.pid, pathTimeoutMs: config.pathTimeoutMs },
-    foreign,
+    sockets,
     why,
   );
   if (config.format === "json") writeLine(JSON.stringify(report));

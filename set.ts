@@ -112,8 +112,8 @@ export async function runSet(config: SetConfig): Promise<number> {
   if (Deno.build.os !== "linux") {
     throw new RuntimeError("set works on Linux only (pidfd_getfd)");
   }
-  const { foreign, why } = openForeignSockets();
-  const report = await setKeepAlive(config, foreign, why);
+  const { sockets, why } = openForeignSockets();
+  const report = await setKeepAlive(config, sockets, why);
   if (config.json) writeLine(JSON.stringify(report));
   else renderSet(report, makeStyler(stdoutWantsColor())).forEach(writeLine);
   return setExitCode(report);

@@ -277,8 +277,8 @@ Deno.test({
       "off",
       "off",
     ]);
-    const { foreign } = openForeignSockets();
-    const process = await openChecked(foreign!, first.pid);
+    const { sockets } = openForeignSockets();
+    const process = await openChecked(sockets!, first.pid);
     try {
       const [reused, closed, kept] = first.sockets;
       const listing = await listSockets({ states: "established", port });
@@ -287,7 +287,7 @@ Deno.test({
       const fresh = after.sockets.find((s: { fd: number }) => s.fd === reused.fd);
       assert.notEqual(fresh.local[1], reused.local[1]);
       await holder.ask("close 1", "closed");
-      const results = setListed(process, listing.sockets, {
+      const results = setListed(sockets!, process, listing.sockets, {
         pid: first.pid,
         query: { states: "established", port },
         change: { enabled: true, idleMs: 1000, intervalMs: 1000, count: 3 },

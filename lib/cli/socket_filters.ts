@@ -2,7 +2,7 @@
 import { UsageError } from "./errors.ts";
 import { type FlagValues, integerFlag, stringFlag } from "./flags.ts";
 import type { ListingQuery } from "../inspect/listing.ts";
-import { parseIp } from "../net/ip.ts";
+import { parseIp } from "../ip.ts";
 
 /** --pid, --port and --dst, shared with `set`. */
 export function pidAndFilters(

@@ -1,8 +1,24 @@
 /**
- * Turning ForeignError into what the user needs to hear: which privilege is missing, or which
- * kernel feature, in one line.
+ * Reaching another process's descriptors, and turning a refusal into what the user needs to hear:
+ * which privilege is missing, or which kernel feature, in one line.
  */
-import type { ForeignError } from "./foreign.ts";
+import { ProcessAccessError, type ProcessDescriptors, type Sockets } from "../socket/mod.ts";
+
+/** Opens `pid` and checks this process may copy its descriptors; throws ProcessAccessError. */
+export function openProcessChecked(sockets: Sockets, pid: number): ProcessDescriptors {
+  const process = sockets.openProcess(pid);
+  try {
+    process.checkAccess();
+    return process;
+  } catch (err) {
+    process.close();
+    throw err;
+  }
+}
+
+export function isProcessError(err: unknown, failure?: ProcessAccessError["failure"]): boolean {
+  return err instanceof ProcessAccessError && (failure === undefined || err.failure === failure);
+}
 
 /** kernel.yama.ptrace_scope, or null where Yama is not in the kernel (or sysctl is unavailable). */
 async function yamaScope(): Promise<number | null> {
@@ -21,7 +37,7 @@ async function yamaScope(): Promise<number | null> {
 }
 
 /** One line: what failed and what would make it work. */
-export async function explainForeignError(err: ForeignError, pid: number): Promise<string> {
+export async function explainProcessError(err: ProcessAccessError, pid: number): Promise<string> {
   switch (err.failure) {
     case "denied": {
       const scope = await yamaScope();

@@ -1,29 +1,12 @@
 /**
- * Another process's sockets, reached through copies of its descriptors (pidfd_open + pidfd_getfd,
- * Linux ≥ 5.6; root or CAP_SYS_PTRACE over the process). Options read or set on a copy are the
- * shared socket's. The copy is always checked to be the listed connection before anything else.
+ * One socket of another process, through a copy of its descriptor (lib/socket's openProcess).
+ * Options read or set on the copy are the shared socket's. The copy is checked to be the listed
+ * connection before anything is read or set, and closing it leaves the target's own untouched.
  */
+import { ProcessAccessError, type ProcessDescriptors, type Sockets } from "../socket/mod.ts";
+import { addressKeyOf } from "../socket/sockaddr.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
-
-/** Why a process or descriptor could not be reached. */
-export type ForeignFailure =
-  | "denied" // EPERM: not root / no CAP_SYS_PTRACE / Yama
-  | "exited" // ESRCH: the process is gone
-  | "unsupported" // ENOSYS: kernel before 5.6
-  | "closed" // EBADF: the descriptor is no longer open
-  | "other";
-
-export class ForeignError extends Error {
-  override name = "ForeignError";
-  constructor(readonly failure: ForeignFailure, readonly call: string, message: string) {
-    super(message);
-  }
-}
-
-export interface ForeignEndpoint {
-  address: string;
-  port: number;
-}
+import type { ListedSocket } from "./listing.ts";
 
 /** What to change on a socket; an absent field is left as it is (a KeepAliveRequest fits). */
 export interface OptionChange {
@@ -37,33 +20,80 @@ export interface OptionChange {
 export interface SocketOptionsRead {
   enabled: boolean;
   values: KeepAliveValues;
+  /** TCP_USER_TIMEOUT in ms; 0 = not set. */
   userTimeoutMs: number;
 }
 
-/** A descriptor copied into this process; closing it leaves the target's own untouched. */
 export interface SocketCopy {
   readonly fd: number;
-  /**
-   * True when the copy is a TCP socket bound to `local` and connected to `peer` (null: a listener,
-   * which has no peer).
-   */
-  is(local: ForeignEndpoint, peer: ForeignEndpoint | null): boolean;
+  /** True when the copy is a TCP socket with the listed endpoints (the listed connection). */
+  isListed(): boolean;
   read(): SocketOptionsRead;
   /** Sets the options `change` names, nothing else; throws with the OS's reason on refusal. */
   apply(change: OptionChange): void;
   close(): void;
 }
 
-export interface ForeignProcess {
-  readonly pid: number;
-  /** Throws ForeignError ("closed", "denied", "exited"). */
-  copy(fd: number): SocketCopy;
-  /** Throws ForeignError "denied" when this process may not copy the target's descriptors. */
-  checkAccess(): void;
-  close(): void;
+/**
+ * A copy of `listed`'s descriptor `fd` in `process`, or null when the process has closed it.
+ * Other refusals throw ProcessAccessError.
+ */
+export function copySocket(
+  sockets: Sockets,
+  process: ProcessDescriptors,
+  fd: number,
+  listed: ListedSocket,
+): SocketCopy | null {
+  let handle: number;
+  try {
+    handle = process.copy(fd);
+  } catch (err) {
+    if (err instanceof ProcessAccessError && err.failure === "closed") return null;
+    throw err;
+  }
+  const read = (): SocketOptionsRead => {
+    const r = sockets.readKeepAlive(handle, true);
+    return { enabled: r.enabled, values: r.values, userTimeoutMs: r.userTimeoutMs ?? 0 };
+  };
+  return {
+    fd,
+    isListed: () => isListedSocket(sockets, handle, listed),
+    read,
+    apply(change) {
+      // SO_KEEPALIVE is always written: to its current value when the change leaves it alone,
+      // which does not restart a running keep-alive timer.
+      sockets.setKeepAlive(handle, { ...change, enabled: change.enabled ?? read().enabled });
+    },
+    close: () => sockets.closeHandle(handle),
+  };
 }
 
-export interface ForeignSockets {
-  /** Throws ForeignError ("exited", "unsupported"). */
-  open(pid: number): ForeignProcess;
+/** Same TCP socket: it has TCP state, and both endpoints are the listed ones. */
+function isListedSocket(sockets: Sockets, handle: number, listed: ListedSocket): boolean {
+  const addresses = sockets.addressesOf(handle);
+  if (!addresses) return false; // not an IP socket any more
+  try {
+    sockets.readTcpInfo(handle); // fails on anything but TCP
+  } catch {
+    return false;
+  }
+  // ss prints a dual-stack wildcard listener ([::]) as "*".
+  const localAddress = listed.local === "*" ? "::" : listed.local;
+  if (!sameEndpoint(addresses.local, localAddress, listed.localPort)) return false;
+  if (listed.state === "LISTEN") return addresses.remote === null;
+  return addresses.remote !== null &&
+    sameEndpoint(addresses.remote, listed.peer, listed.peerPort);
+}
+
+function sameEndpoint(
+  actual: { hostname: string; port: number },
+  address: string,
+  port: number,
+): boolean {
+  try {
+    const a = addressKeyOf(actual), b = addressKeyOf({ hostname: address, port });
+    return a.port === b.port && a.address.every((byte, i) => byte === b.address[i]);
+  } catch {
+    return false; // not an address (ss printed something unexpected): not the same
+  }
 }

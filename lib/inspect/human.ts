@@ -1,6 +1,6 @@
 /** The human view of an InspectReport: one table per process, most at-risk first. */
 import { formatDuration } from "../duration.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type {
   InspectedConnection,
   InspectReport,

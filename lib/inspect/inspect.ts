@@ -6,9 +6,10 @@
 import { RuntimeError, UsageError } from "../cli/errors.ts";
 import { readSystemDefaults } from "../keepalive/system_defaults.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
-import { explainForeignError } from "./access.ts";
+import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
+import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets } from "./enumerate.ts";
-import { ForeignError, type ForeignProcess, type ForeignSockets } from "./foreign.ts";
+import { copySocket } from "./foreign.ts";
 import type { ListedSocket, ListingQuery, Owner } from "./listing.ts";
 import {
   idleOf,
@@ -27,10 +28,10 @@ export interface InspectOptions {
   pathTimeoutMs: number | null;
 }
 
-/** `foreign` null: this process cannot copy descriptors at all (`noForeign` says why). */
+/** `sockets` null: this process cannot copy descriptors at all (`noForeign` says why). */
 export async function inspectConnections(
   options: InspectOptions,
-  foreign: ForeignSockets | null,
+  sockets: Sockets | null,
   noForeign = "reading sockets needs --allow-ffi",
 ): Promise<InspectReport> {
   const [listing, defaults] = await Promise.all([
@@ -38,13 +39,13 @@ export async function inspectConnections(
     readSystemDefaults("linux"),
   ]);
   const groups = groupByOwner(listing.sockets, options.pid);
-  if (options.pid !== undefined && groups.length === 0 && foreign) {
-    await refuseIfDenied(foreign, options.pid);
+  if (options.pid !== undefined && groups.length === 0 && sockets) {
+    await refuseIfDenied(sockets, options.pid);
   }
   for (const group of groups) {
     const why = group.pid === null
       ? "owner not visible to this user (ss -p shows other users' processes only to root)"
-      : foreign
+      : sockets
       ? null
       : noForeign;
     if (why !== null || group.pid === null) {
@@ -52,7 +53,7 @@ export async function inspectConnections(
       for (const c of group.connections) c.keepalive = inferReading(c.socket, why!);
       continue;
     }
-    await readGroup(group, group.pid, foreign!, options.pid !== undefined);
+    await readGroup(group, group.pid, sockets!, options.pid !== undefined);
   }
   if (options.pathTimeoutMs !== null) {
     for (const group of groups) {
@@ -108,18 +109,14 @@ const PENDING: KeepAliveReading = {
   userTimeoutMs: null,
 };
 
-async function refuseIfDenied(foreign: ForeignSockets, pid: number): Promise<void> {
-  let process: ForeignProcess | null = null;
+async function refuseIfDenied(sockets: Sockets, pid: number): Promise<void> {
   try {
-    process = foreign.open(pid);
-    process.checkAccess();
+    openProcessChecked(sockets, pid).close();
   } catch (err) {
-    if (!(err instanceof ForeignError)) throw err;
-    const line = await explainForeignError(err, pid);
-    if (err.failure === "exited") throw new RuntimeError(line);
+    if (!isProcessError(err)) throw err;
+    const line = await explainProcessError(err as ProcessAccessError, pid);
+    if (isProcessError(err, "exited")) throw new RuntimeError(line);
     throw new UsageError(`${line}; and ss shows no sockets of pid ${pid} to this user`);
-  } finally {
-    process?.close();
   }
 }
 
@@ -127,21 +124,21 @@ async function refuseIfDenied(foreign: ForeignSockets, pid: number): Promise<voi
 async function readGroup(
   group: ProcessGroup,
   pid: number,
-  foreign: ForeignSockets,
+  sockets: Sockets,
   onlyThisPid: boolean,
 ): Promise<void> {
-  let process: ForeignProcess | null = null;
+  let process: ProcessDescriptors | null = null;
   try {
-    process = foreign.open(pid);
-    process.checkAccess();
-    for (const c of group.connections) c.keepalive = readOne(process, c);
+    process = openProcessChecked(sockets, pid);
+    for (const c of group.connections) c.keepalive = readOne(sockets, process, c);
   } catch (err) {
-    if (!(err instanceof ForeignError)) throw err;
-    const line = await explainForeignError(err, pid);
-    if (err.failure === "exited" && onlyThisPid) {
+    if (!isProcessError(err)) throw err;
+    if (isProcessError(err, "exited") && onlyThisPid) {
       throw new RuntimeError(`process ${pid} exited while being inspected`);
     }
-    group.note = err.failure === "exited" ? "exited while being inspected" : line;
+    group.note = isProcessError(err, "exited")
+      ? "exited while being inspected"
+      : await explainProcessError(err as ProcessAccessError, pid);
     for (const c of group.connections) {
       if (c.keepalive === PENDING) c.keepalive = inferReading(c.socket, group.note);
     }
@@ -154,12 +151,16 @@ async function readGroup(
  * One connection through a copy of its descriptor. A descriptor closed or reused since ss listed
  * it is not read: the listing's own view stands, marked inferred, with the reason.
  */
-function readOne(process: ForeignProcess, c: InspectedConnection): KeepAliveReading {
+function readOne(
+  sockets: Sockets,
+  process: ProcessDescriptors,
+  c: InspectedConnection,
+): KeepAliveReading {
   const fd = c.owner!.fd;
-  const copy = copyOrNull(process, fd);
+  const copy = copySocket(sockets, process, fd, c.socket);
   if (!copy) return inferReading(c.socket, `descriptor ${fd} was closed since it was listed`);
   try {
-    if (!copy.is(...endpointsOf(c.socket))) {
+    if (!copy.isListed()) {
       return inferReading(c.socket, `descriptor ${fd} now holds another socket (reused)`);
     }
     const read = copy.read();
@@ -172,24 +173,6 @@ function readOne(process: ForeignProcess, c: InspectedConnection): KeepAliveRead
   } finally {
     copy.close();
   }
-}
-
-/** A copy of `fd`, or null when the process has closed it; other failures propagate. */
-export function copyOrNull(process: ForeignProcess, fd: number) {
-  try {
-    return process.copy(fd);
-  } catch (err) {
-    if (err instanceof ForeignError && err.failure === "closed") return null;
-    throw err;
-  }
-}
-
-/** The listed endpoints in the form SocketCopy.is takes (a listener has no peer). */
-export function endpointsOf(s: ListedSocket) {
-  // ss prints a dual-stack wildcard listener ([::]) as "*".
-  const local = { address: s.local === "*" ? "::" : s.local, port: s.localPort };
-  const peer = s.state === "LISTEN" ? null : { address: s.peer, port: s.peerPort };
-  return [local, peer] as const;
 }
 
 function accessSummary(groups: ProcessGroup[]): InspectReport["access"] {

@@ -1,14 +1,13 @@
-/** The ForeignSockets this process can use, or why there are none. */
-import type { ForeignSockets } from "./foreign.ts";
-import { openLibcForeign } from "./foreign_libc.ts";
+/** The socket layer as inspect and set need it, or why it is not there. */
+import { openSockets, type Sockets } from "../socket/mod.ts";
 
-export function openForeignSockets(): { foreign: ForeignSockets | null; why: string } {
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    return { foreign: null, why: "reading another process's sockets needs --allow-ffi" };
+export function openForeignSockets(): { sockets: Sockets | null; why: string } {
+  const opened = openSockets();
+  if (!opened.sockets) {
+    return {
+      sockets: null,
+      why: opened.reason.replace("setting keep-alive timings", "reading another process's sockets"),
+    };
   }
-  try {
-    return { foreign: openLibcForeign(), why: "" };
-  } catch (err) {
-    return { foreign: null, why: `cannot load libc: ${(err as Error).message}` };
-  }
+  return { sockets: opened.sockets, why: "" };
 }

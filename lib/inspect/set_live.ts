@@ -5,16 +5,10 @@
  * closed. Nothing else is done to the socket: no close, shutdown or write on the target's own.
  */
 import { RuntimeError, UsageError } from "../cli/errors.ts";
-import { explainForeignError } from "./access.ts";
+import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
+import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets, type NamespaceRead } from "./enumerate.ts";
-import {
-  ForeignError,
-  type ForeignProcess,
-  type ForeignSockets,
-  type OptionChange,
-  type SocketOptionsRead,
-} from "./foreign.ts";
-import { copyOrNull, endpointsOf } from "./inspect.ts";
+import { copySocket, type OptionChange, type SocketOptionsRead } from "./foreign.ts";
 import type { ListedSocket, ListingQuery } from "./listing.ts";
 
 export interface SetOptions {
@@ -51,15 +45,15 @@ export interface SetReport {
 /** Throws one-line errors: unknown pid, no permission, old kernel, process gone mid-run. */
 export async function setKeepAlive(
   options: SetOptions,
-  foreign: ForeignSockets | null,
+  sockets: Sockets | null,
   noForeign: string,
 ): Promise<SetReport> {
-  if (!foreign) throw new UsageError(`set: ${noForeign}`);
+  if (!sockets) throw new UsageError(`set: ${noForeign}`);
   const { pid } = options;
-  const process = await openChecked(foreign, pid);
+  const process = await openChecked(sockets, pid);
   try {
     const listing = await listSockets(options.query, pid);
-    const results = setListed(process, listing.sockets, options);
+    const results = setListed(sockets, process, listing.sockets, options);
     return {
       time: Date.now(),
       pid,
@@ -80,20 +74,21 @@ export async function setKeepAlive(
  * process may have closed or reused a descriptor): each copy is checked before it is touched.
  */
 export function setListed(
-  process: ForeignProcess,
-  sockets: ListedSocket[],
+  sockets: Sockets,
+  process: ProcessDescriptors,
+  listed: ListedSocket[],
   options: SetOptions,
 ): SetResult[] {
-  const mine = sockets.flatMap((socket) => {
+  const mine = listed.flatMap((socket) => {
     const owner = socket.owners.find((o) => o.pid === process.pid);
     return owner ? [{ socket, owner }] : [];
   });
   const results: SetResult[] = [];
   for (const { socket, owner } of mine) {
     try {
-      results.push(setOne(process, socket, owner.fd, options));
+      results.push(setOne(sockets, process, socket, owner.fd, options));
     } catch (err) {
-      if (err instanceof ForeignError && err.failure === "exited") {
+      if (isProcessError(err, "exited")) {
         throw new RuntimeError(
           `process ${process.pid} exited while its sockets were being set (${results.length} of ` +
             `${mine.length} done)`,
@@ -106,35 +101,33 @@ export function setListed(
 }
 
 /** Opens `pid` and checks this process may copy its descriptors; throws one-line errors. */
-export async function openChecked(foreign: ForeignSockets, pid: number): Promise<ForeignProcess> {
-  let process: ForeignProcess | null = null;
+export async function openChecked(sockets: Sockets, pid: number): Promise<ProcessDescriptors> {
   try {
-    process = foreign.open(pid);
-    process.checkAccess();
-    return process;
+    return openProcessChecked(sockets, pid);
   } catch (err) {
-    process?.close();
-    if (!(err instanceof ForeignError)) throw err;
-    const line = await explainForeignError(err, pid);
-    if (err.failure === "exited") throw new RuntimeError(`no process with pid ${pid}`);
-    if (err.failure === "denied") throw new UsageError(line);
+    if (!isProcessError(err)) throw err;
+    const e = err as ProcessAccessError;
+    if (e.failure === "exited") throw new RuntimeError(`no process with pid ${pid}`);
+    const line = await explainProcessError(e, pid);
+    if (e.failure === "denied") throw new UsageError(line);
     throw new RuntimeError(line);
   }
 }
 
 function setOne(
-  process: ForeignProcess,
+  sockets: Sockets,
+  process: ProcessDescriptors,
   socket: ListedSocket,
   fd: number,
   options: SetOptions,
 ): SetResult {
   const base = { socket, fd, before: null, after: null, holds: false };
-  const copy = copyOrNull(process, fd);
+  const copy = copySocket(sockets, process, fd, socket);
   if (!copy) {
     return { ...base, outcome: "skipped", why: `descriptor ${fd} was closed since it was listed` };
   }
   try {
-    if (!copy.is(...endpointsOf(socket))) {
+    if (!copy.isListed()) {
       return {
         ...base,
         outcome: "skipped",
