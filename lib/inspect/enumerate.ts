@@ -26,23 +26,30 @@ export interface Listing {
   namespace: NamespaceRead;
 }
 
+type OnSocket = ((socket: ListedSocket) => void) | null;
+
 /**
  * Lists sockets matching `query`; with `netnsOf`, inside that process's network namespace. Throws
- * one-line errors: ss missing, the process unknown.
+ * one-line errors: ss missing, the process unknown. `onSocket` sees each socket as soon as ss has
+ * printed it, so work on it overlaps with ss's own; if it throws, ss is stopped.
  */
-export async function listSockets(query: ListingQuery, netnsOf?: number): Promise<Listing> {
+export async function listSockets(
+  query: ListingQuery,
+  netnsOf?: number,
+  onSocket: OnSocket = null,
+): Promise<Listing> {
   if (netnsOf === undefined) {
-    return { sockets: await runSs([], query), namespace: { pid: null, name: null } };
+    return { sockets: await runSs([], query, onSocket), namespace: { pid: null, name: null } };
   }
   const name = namespaceName(netnsOf);
   try {
-    const sockets = await runSs(["nsenter", `--net=/proc/${netnsOf}/ns/net`], query);
+    const sockets = await runSs(["nsenter", `--net=/proc/${netnsOf}/ns/net`], query, onSocket);
     return { sockets, namespace: { pid: netnsOf, name: await name } };
   } catch (err) {
     if (!(err instanceof NamespaceDenied)) throw err;
     // A plain user may not enter another namespace; its own is often the same one.
     return {
-      sockets: await runSs([], query),
+      sockets: await runSs([], query, onSocket),
       namespace: {
         pid: null,
         name: null,
@@ -55,7 +62,11 @@ export async function listSockets(query: ListingQuery, netnsOf?: number): Promis
 
 class NamespaceDenied extends Error {}
 
-async function runSs(prefix: string[], query: ListingQuery): Promise<ListedSocket[]> {
+async function runSs(
+  prefix: string[],
+  query: ListingQuery,
+  onSocket: OnSocket,
+): Promise<ListedSocket[]> {
   const argv = [...prefix, "ss", ...ssArgs(query)];
   let child: Deno.ChildProcess;
   try {
@@ -75,11 +86,21 @@ async function runSs(prefix: string[], query: ListingQuery): Promise<ListedSocke
     }
     throw err;
   }
-  const parser = new SsListingParser(impliedState(query));
+  const parser = new SsListingParser(impliedState(query), onSocket);
   const stderr = new Response(child.stderr).text();
-  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) parser.push(chunk);
+  let sockets: ListedSocket[];
+  try {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) parser.push(chunk);
+    sockets = parser.end();
+  } catch (err) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await stderr;
+    throw err;
+  }
   const status = await child.status;
-  const sockets = parser.end();
   if (status.success) return sockets;
   const why = (await stderr).trim().split("\n")[0] ?? "";
   if (prefix[0] === "nsenter") {

@@ -4,7 +4,6 @@
  * connection before anything is read or set, and closing it leaves the target's own untouched.
  */
 import { ProcessAccessError, type ProcessDescriptors, type Sockets } from "../socket/mod.ts";
-import { addressKeyOf } from "../socket/sockaddr.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { ListedSocket } from "./listing.ts";
 
@@ -57,7 +56,7 @@ export function copySocket(
   };
   return {
     fd,
-    isListed: () => isListedSocket(sockets, handle, listed),
+    isListed: () => sockets.isConnection(handle, ...endpointsOf(listed)),
     read,
     apply(change) {
       // SO_KEEPALIVE is always written: to its current value when the change leaves it alone,
@@ -68,32 +67,12 @@ export function copySocket(
   };
 }
 
-/** Same TCP socket: it has TCP state, and both endpoints are the listed ones. */
-function isListedSocket(sockets: Sockets, handle: number, listed: ListedSocket): boolean {
-  const addresses = sockets.addressesOf(handle);
-  if (!addresses) return false; // not an IP socket any more
-  try {
-    sockets.readTcpInfo(handle); // fails on anything but TCP
-  } catch {
-    return false;
-  }
+/** The listed endpoints as Sockets.isConnection takes them (a listener has no peer). */
+function endpointsOf(listed: ListedSocket) {
   // ss prints a dual-stack wildcard listener ([::]) as "*".
-  const localAddress = listed.local === "*" ? "::" : listed.local;
-  if (!sameEndpoint(addresses.local, localAddress, listed.localPort)) return false;
-  if (listed.state === "LISTEN") return addresses.remote === null;
-  return addresses.remote !== null &&
-    sameEndpoint(addresses.remote, listed.peer, listed.peerPort);
-}
-
-function sameEndpoint(
-  actual: { hostname: string; port: number },
-  address: string,
-  port: number,
-): boolean {
-  try {
-    const a = addressKeyOf(actual), b = addressKeyOf({ hostname: address, port });
-    return a.port === b.port && a.address.every((byte, i) => byte === b.address[i]);
-  } catch {
-    return false; // not an address (ss printed something unexpected): not the same
-  }
+  const local = { hostname: listed.local === "*" ? "::" : listed.local, port: listed.localPort };
+  const remote = listed.state === "LISTEN"
+    ? null
+    : { hostname: listed.peer, port: listed.peerPort };
+  return [local, remote] as const;
 }

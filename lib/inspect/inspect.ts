@@ -1,7 +1,8 @@
 /**
  * `inspect`: list the connections, read each one's keep-alive from the socket itself where this
  * process may (a copy of the owner's descriptor), infer it from ss where it may not, and judge
- * each against a path idle timeout.
+ * each against a path idle timeout. Each socket is read as soon as ss has printed it, so the
+ * reading overlaps ss's own work instead of following it.
  */
 import { RuntimeError, UsageError } from "../cli/errors.ts";
 import { readSystemDefaults } from "../keepalive/system_defaults.ts";
@@ -28,37 +29,64 @@ export interface InspectOptions {
   pathTimeoutMs: number | null;
 }
 
-/** `sockets` null: this process cannot copy descriptors at all (`noForeign` says why). */
+const OWNER_HIDDEN = "owner not visible to this user (ss -p shows other users' processes only " +
+  "to root)";
+
+/** `sockets` null: this process cannot copy descriptors at all (`noSockets` says why). */
 export async function inspectConnections(
   options: InspectOptions,
   sockets: Sockets | null,
-  noForeign = "reading sockets needs --allow-ffi",
+  noSockets = "reading sockets needs --allow-ffi",
 ): Promise<InspectReport> {
-  const [listing, defaults] = await Promise.all([
-    listSockets(options.query, options.pid),
-    readSystemDefaults("linux"),
-  ]);
-  const groups = groupByOwner(listing.sockets, options.pid);
-  if (options.pid !== undefined && groups.length === 0 && sockets) {
-    await refuseIfDenied(sockets, options.pid);
+  const defaults = readSystemDefaults("linux");
+  const reader = sockets ? new LiveReader(sockets) : null;
+  const connections: InspectedConnection[] = [];
+  let namespace;
+  try {
+    const listing = await listSockets(options.query, options.pid, (socket) => {
+      const owner = ownerOf(socket, options.pid);
+      if (options.pid !== undefined && owner === null) return;
+      connections.push({
+        socket,
+        owner,
+        keepalive: (owner && reader?.read(socket, owner)) ?? PENDING,
+        idleMs: idleOf(socket),
+        verdict: null,
+      });
+    });
+    namespace = listing.namespace;
+  } finally {
+    reader?.close();
   }
-  for (const group of groups) {
-    const why = group.pid === null
-      ? "owner not visible to this user (ss -p shows other users' processes only to root)"
-      : sockets
-      ? null
-      : noForeign;
-    if (why !== null || group.pid === null) {
-      group.note = why ?? undefined;
-      for (const c of group.connections) c.keepalive = inferReading(c.socket, why!);
-      continue;
+  if (options.pid !== undefined) {
+    const failure = reader?.failureOf(options.pid);
+    if (failure && isProcessError(failure, "exited")) {
+      throw new RuntimeError(`process ${options.pid} exited while being inspected`);
     }
-    await readGroup(group, group.pid, sockets!, options.pid !== undefined);
+    if (connections.length === 0 && sockets) await refuseIfDenied(sockets, options.pid);
   }
+  const groups = groupByOwner(connections);
+  for (const group of groups) {
+    const failure = group.pid === null ? null : reader?.failureOf(group.pid);
+    const note = group.pid === null
+      ? OWNER_HIDDEN
+      : !reader
+      ? noSockets
+      : failure
+      ? (isProcessError(failure, "exited")
+        ? "exited while being inspected"
+        : await explainProcessError(failure, group.pid))
+      : null;
+    if (note) group.note = note;
+    for (const c of group.connections) {
+      if (c.keepalive === PENDING) c.keepalive = inferReading(c.socket, note ?? "not read");
+    }
+  }
+  const systemDefaults = (await defaults).values;
   if (options.pathTimeoutMs !== null) {
     for (const group of groups) {
       for (const c of group.connections) {
-        c.verdict = verdictFor(c, options.pathTimeoutMs, defaults.values);
+        c.verdict = verdictFor(c, options.pathTimeoutMs, systemDefaults);
       }
       group.connections.sort(compareByRisk);
     }
@@ -66,34 +94,30 @@ export async function inspectConnections(
   }
   return {
     time: Date.now(),
-    namespace: listing.namespace,
+    namespace: namespace!,
     access: accessSummary(groups),
     pathTimeoutMs: options.pathTimeoutMs,
     groups,
-    systemDefaults: defaults.values,
+    systemDefaults,
   };
 }
 
-function groupByOwner(sockets: ListedSocket[], pid?: number): ProcessGroup[] {
+function ownerOf(socket: ListedSocket, pid?: number): Owner | null {
+  return pid === undefined
+    ? socket.owners[0] ?? null
+    : socket.owners.find((o) => o.pid === pid) ?? null;
+}
+
+function groupByOwner(connections: InspectedConnection[]): ProcessGroup[] {
   const byPid = new Map<number | null, ProcessGroup>();
-  for (const socket of sockets) {
-    const owner: Owner | null = pid === undefined
-      ? socket.owners[0] ?? null
-      : socket.owners.find((o) => o.pid === pid) ?? null;
-    if (pid !== undefined && owner === null) continue;
-    const key = owner?.pid ?? null;
+  for (const c of connections) {
+    const key = c.owner?.pid ?? null;
     let group = byPid.get(key);
     if (!group) {
-      group = { pid: key, command: owner?.command ?? "(owner not visible)", connections: [] };
+      group = { pid: key, command: c.owner?.command ?? "(owner not visible)", connections: [] };
       byPid.set(key, group);
     }
-    group.connections.push({
-      socket,
-      owner,
-      keepalive: PENDING,
-      idleMs: idleOf(socket),
-      verdict: null,
-    });
+    group.connections.push(c);
   }
   const groups = [...byPid.values()];
   for (const g of groups) g.connections.sort((a, b) => (a.owner?.fd ?? 0) - (b.owner?.fd ?? 0));
@@ -102,6 +126,7 @@ function groupByOwner(sockets: ListedSocket[], pid?: number): ProcessGroup[] {
 }
 
 const NO_VALUES: KeepAliveValues = { idleMs: null, intervalMs: null, count: null };
+/** Not read (yet): filled in from ss's view once the reason is known. */
 const PENDING: KeepAliveReading = {
   source: "inferred",
   enabled: null,
@@ -120,48 +145,66 @@ async function refuseIfDenied(sockets: Sockets, pid: number): Promise<void> {
   }
 }
 
-/** Reads every connection of one process; on refusal, infers them all and says why once. */
-async function readGroup(
-  group: ProcessGroup,
-  pid: number,
-  sockets: Sockets,
-  onlyThisPid: boolean,
-): Promise<void> {
-  let process: ProcessDescriptors | null = null;
-  try {
-    process = openProcessChecked(sockets, pid);
-    for (const c of group.connections) c.keepalive = readOne(sockets, process, c);
-  } catch (err) {
-    if (!isProcessError(err)) throw err;
-    if (isProcessError(err, "exited") && onlyThisPid) {
-      throw new RuntimeError(`process ${pid} exited while being inspected`);
+/**
+ * Reads sockets through copies of their owners' descriptors, one process handle per pid, opened
+ * on first use. A process that refuses (or exits) is remembered, and its sockets are not read.
+ */
+class LiveReader {
+  readonly #sockets: Sockets;
+  readonly #processes = new Map<number, ProcessDescriptors | ProcessAccessError>();
+
+  constructor(sockets: Sockets) {
+    this.#sockets = sockets;
+  }
+
+  /** The socket's keep-alive, or null when its process cannot be read (see failureOf). */
+  read(socket: ListedSocket, owner: Owner): KeepAliveReading | null {
+    let process = this.#processes.get(owner.pid);
+    if (process === undefined) {
+      try {
+        process = openProcessChecked(this.#sockets, owner.pid);
+      } catch (err) {
+        if (!isProcessError(err)) throw err;
+        process = err as ProcessAccessError;
+      }
+      this.#processes.set(owner.pid, process);
     }
-    group.note = isProcessError(err, "exited")
-      ? "exited while being inspected"
-      : await explainProcessError(err as ProcessAccessError, pid);
-    for (const c of group.connections) {
-      if (c.keepalive === PENDING) c.keepalive = inferReading(c.socket, group.note);
+    if (!("copy" in process)) return null;
+    try {
+      return readOne(this.#sockets, process, owner.fd, socket);
+    } catch (err) {
+      if (!isProcessError(err)) throw err;
+      process.close();
+      this.#processes.set(owner.pid, err as ProcessAccessError);
+      return null;
     }
-  } finally {
-    process?.close();
+  }
+
+  failureOf(pid: number): ProcessAccessError | null {
+    const process = this.#processes.get(pid);
+    return process && !("copy" in process) ? process : null;
+  }
+
+  close(): void {
+    for (const process of this.#processes.values()) if ("copy" in process) process.close();
   }
 }
 
 /**
- * One connection through a copy of its descriptor. A descriptor closed or reused since ss listed
- * it is not read: the listing's own view stands, marked inferred, with the reason.
+ * One socket through a copy of its descriptor. A descriptor closed or reused since ss listed it
+ * is not read: the listing's own view stands, marked inferred, with the reason.
  */
 function readOne(
   sockets: Sockets,
   process: ProcessDescriptors,
-  c: InspectedConnection,
+  fd: number,
+  socket: ListedSocket,
 ): KeepAliveReading {
-  const fd = c.owner!.fd;
-  const copy = copySocket(sockets, process, fd, c.socket);
-  if (!copy) return inferReading(c.socket, `descriptor ${fd} was closed since it was listed`);
+  const copy = copySocket(sockets, process, fd, socket);
+  if (!copy) return inferReading(socket, `descriptor ${fd} was closed since it was listed`);
   try {
     if (!copy.isListed()) {
-      return inferReading(c.socket, `descriptor ${fd} now holds another socket (reused)`);
+      return inferReading(socket, `descriptor ${fd} now holds another socket (reused)`);
     }
     const read = copy.read();
     return {

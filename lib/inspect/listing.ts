@@ -80,12 +80,19 @@ export class SsListingParser {
   #rest = "";
   #current: ListedSocket | null = null;
 
+  readonly #onSocket: ((socket: ListedSocket) => void) | null;
+
   /**
    * `impliedState`: ss leaves out its State column when the filter selects a single state
    * (`state established`), so the state the rows have is known from the query instead.
+   * `onSocket`: called with each socket once its lines are complete, while ss is still writing.
    */
-  constructor(impliedState: string | null = null) {
+  constructor(
+    impliedState: string | null = null,
+    onSocket: ((socket: ListedSocket) => void) | null = null,
+  ) {
     this.#impliedState = impliedState;
+    this.#onSocket = onSocket;
   }
 
   push(text: string): void {
@@ -101,8 +108,13 @@ export class SsListingParser {
   end(): ListedSocket[] {
     if (this.#rest) this.#line(this.#rest);
     this.#rest = "";
-    this.#current = null;
+    this.#complete();
     return this.sockets;
+  }
+
+  #complete(): void {
+    if (this.#current && this.#onSocket) this.#onSocket(this.#current);
+    this.#current = null;
   }
 
   #line(line: string): void {
@@ -112,6 +124,7 @@ export class SsListingParser {
       if (this.#current) readDetails(this.#current, line);
       return;
     }
+    this.#complete();
     const socket = parseHeader(line, this.#impliedState);
     if (socket) this.sockets.push(socket);
     this.#current = socket;

@@ -77,6 +77,8 @@ export interface PlatformTable {
   /** TCP_USER_TIMEOUT (ms): how long sent data may stay unacknowledged; null where not offered. */
   tcpUserTimeout: number | null;
   /** SO_ACCEPTCONN: is this socket listening? */
+  /** SO_TYPE, which says SOCK_STREAM (1 everywhere) for a TCP socket. */
+  soType: number;
   soAcceptConn: number;
   /** SO_LINGER, and the size of its `struct linger` (two ints; two u_shorts on Windows). */
   soLinger: number;
@@ -131,6 +133,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 5,
     tcpKeepCnt: 6,
     tcpUserTimeout: 18,
+    soType: 3,
     soAcceptConn: 30,
     soLinger: 13,
     lingerBytes: 8,
@@ -205,6 +208,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 0x101,
     tcpKeepCnt: 0x102,
     tcpUserTimeout: null,
+    soType: 0x1008,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 8,
@@ -238,6 +242,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 17, // Windows 10 1709+
     tcpKeepCnt: 16, // Windows 10 1703+
     tcpUserTimeout: null,
+    soType: 0x1008,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 4,

@@ -150,6 +150,32 @@ export class PosixSockets implements Sockets {
     return { local, remote };
   }
 
+  isConnection(
+    fd: number,
+    local: { hostname: string; port: number },
+    remote: { hostname: string; port: number } | null,
+  ): boolean {
+    const p = this.platform, c = this.#c, addr = this.#addr, len = this.#len;
+    const SOCK_STREAM = 1;
+    len[0] = 4;
+    if (c.getsockopt(fd, p.solSocket, p.soType, this.#intBytes, len) !== 0) return false;
+    if (this.#int[0] !== SOCK_STREAM) return false;
+    let localKey: AddressKey, remoteKey: AddressKey | null;
+    try {
+      localKey = this.#addressKey(local);
+      remoteKey = remote && this.#addressKey(remote);
+    } catch {
+      return false; // not an address: nothing can match it
+    }
+    len[0] = SOCKADDR_BUFFER_BYTES;
+    // sockaddrMatches also checks the family is IPv4 or IPv6 (a Unix stream socket is not TCP).
+    if (c.getsockname(fd, addr, len) !== 0 || !sockaddrMatches(addr, p, localKey)) return false;
+    len[0] = SOCKADDR_BUFFER_BYTES;
+    const connected = c.getpeername(fd, addr, len) === 0;
+    if (remoteKey === null) return !connected;
+    return connected && sockaddrMatches(addr, p, remoteKey);
+  }
+
   openProcess(pid: number): ProcessDescriptors {
     const { pidfd_open, pidfd_getfd } = this.#c;
     if (!pidfd_open || !pidfd_getfd) {
@@ -215,7 +241,7 @@ export class PosixSockets implements Sockets {
    * addressKeyOf, remembered by address text: thousands of connections share a handful of
    * addresses, and parsing them was half the cost of a one-check lookup.
    */
-  #addressKey(addr: Deno.NetAddr): AddressKey {
+  #addressKey(addr: { hostname: string; port: number }): AddressKey {
     let address = this.#addresses.get(addr.hostname);
     if (address === undefined) {
       address = addressKeyOf(addr).address;

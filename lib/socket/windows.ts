@@ -210,6 +210,26 @@ export class WindowsSockets implements Sockets {
     return null;
   }
 
+  isConnection(
+    handle: number,
+    local: { hostname: string; port: number },
+    remote: { hostname: string; port: number } | null,
+  ): boolean {
+    const actual = this.addressesOf(handle);
+    if (!actual) return false;
+    const same = (a: { hostname: string; port: number }, b: { hostname: string; port: number }) => {
+      try {
+        const x = addressKeyOf(a), y = addressKeyOf(b);
+        return x.port === y.port && x.address.every((byte, i) => byte === y.address[i]);
+      } catch {
+        return false;
+      }
+    };
+    if (!same(actual.local, local)) return false;
+    if (remote === null) return actual.remote === null;
+    return actual.remote !== null && same(actual.remote, remote);
+  }
+
   openProcess(_pid: number): ProcessDescriptors {
     throw new ProcessAccessError(
       "unsupported",
