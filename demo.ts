@@ -15,8 +15,9 @@ import {
   runFirewallIdleDemo,
 } from "./lib/demo/firewall_idle.ts";
 import { chooseCollector } from "./lib/demo/choose_collector.ts";
+import { runRescueDemo } from "./lib/demo/rescue.ts";
 
-const SCENARIOS = ["seed", "dead-peer", "firewall-idle"] as const;
+const SCENARIOS = ["seed", "dead-peer", "firewall-idle", "rescue"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const HELP = `Usage: tcpka demo [--scenario NAME] [client flags]
@@ -34,13 +35,18 @@ Scenarios:
               a stateful firewall that forgets idle connections sits between client and server;
               one client with keep-alive and one without idle past its timeout, then send data
               (needs root)
+  rescue      firewall-idle's firewall, two running clients without keep-alive; while they
+              idle, 'tcpka set --pid' gives one of them keep-alive (no restart): it survives the
+              timeout, its untouched twin does not (needs root)
 
 Flags:
-  --scenario NAME       seed | dead-peer
+  --scenario NAME       seed | dead-peer | firewall-idle | rescue
   --evidence SOURCE     auto (default) | capture | kernel: force the observer
-  --firewall-timeout D  firewall-idle: the firewall forgets idle connections after D (default 5s)
-  --idle-for D          firewall-idle: how long both clients stay idle (default 8s)
-  --show-failure        firewall-idle: allow --period at or above the timeout, to watch it fail
+  --firewall-timeout D  firewall-idle, rescue: the firewall forgets idle connections after D
+                        (default 5s)
+  --idle-for D          firewall-idle, rescue: how long both clients stay idle (default 8s)
+  --show-failure        firewall-idle, rescue: allow --period at or above the timeout, to watch
+                        it fail
   every 'tcpka client' flag: --port, --period, --idle, --interval, --count, --no-keepalive,
   --hold, --json, …
 
@@ -51,7 +57,8 @@ Examples:
   tcpka demo
   tcpka demo --period 1s --hold 4s
   sudo tcpka demo --scenario dead-peer --idle 1s --interval 1s --count 3
-  sudo tcpka demo --scenario firewall-idle --firewall-timeout 5s --idle-for 8s --period 2s`;
+  sudo tcpka demo --scenario firewall-idle --firewall-timeout 5s --idle-for 8s --period 2s
+  sudo tcpka demo --scenario rescue --period 2s`;
 
 export const demoCommand: Command = {
   name: "demo",
@@ -79,9 +86,11 @@ export const demoCommand: Command = {
     // Port 0 = any free port, handy beside a real server on 12345.
     const client = clientConfigFrom("demo", values, 0);
     const firewallFlags = ["firewall-timeout", "idle-for", "show-failure"];
-    if (scenario !== "firewall-idle") {
+    if (scenario !== "firewall-idle" && scenario !== "rescue") {
       const stray = firewallFlags.find((f) => values[f] !== undefined);
-      if (stray) throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle`);
+      if (stray) {
+        throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle or rescue`);
+      }
     }
     if (client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
@@ -99,6 +108,8 @@ export const demoCommand: Command = {
       switch (scenario) {
         case "firewall-idle":
           return runFirewallIdleDemo(client, fw, evidence, client.json, signal);
+        case "rescue":
+          return runRescueDemo(client, fw, evidence, client.json, signal);
         case "dead-peer":
           return runDeadPeerDemo(client, client.json, makeCollector, signal);
         case "seed":

@@ -36,7 +36,7 @@ export const FIREWALL_DEFAULTS: FirewallConfig = {
   showFailure: false,
 };
 
-const NET = {
+export const NET = {
   client: "10.73.1.1",
   routerC: "10.73.1.2",
   routerS: "10.73.2.1",
@@ -47,9 +47,9 @@ const NET = {
  * How long a client's data may stay unacknowledged (TCP_USER_TIMEOUT) before its kernel gives up
  * with ETIMEDOUT; without it, Linux would retransmit for about 15 minutes (tcp_retries2).
  */
-const USER_TIMEOUT_MS = 3000;
+export const USER_TIMEOUT_MS = 3000;
 /** How long the demo waits beyond that before calling it "no answer" itself. */
-const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
+export const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
 
 function rules(): string {
   return `table inet tcpka_fw {
@@ -89,7 +89,7 @@ export function validateFirewall(config: FirewallConfig): void {
   }
 }
 
-interface Outcome {
+export interface Outcome {
   name: string;
   keepalive: string;
   expectEcho: boolean;
@@ -108,16 +108,7 @@ export async function runFirewallIdleDemo(
   validateFirewall(fw);
   const timeline = new Timeline(json);
   const port = client.port;
-  const topology = await Topology.create(["client", "router", "server"], [
-    {
-      a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
-      b: { ns: "router", ifname: "r-eth0", cidr: `${NET.routerC}/30` },
-    },
-    {
-      a: { ns: "router", ifname: "r-eth1", cidr: `${NET.routerS}/30` },
-      b: { ns: "server", ifname: "s-eth0", cidr: `${NET.server}/30` },
-    },
-  ]);
+  const topology = await createFirewallTopology();
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
   const onAbort = () => children.forEach((c) => c.stop());
@@ -188,7 +179,22 @@ export async function runFirewallIdleDemo(
   }
 }
 
-async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
+/** client ns ─ veth ─ router ns ─ veth ─ server ns (the router's firewall comes next). */
+export function createFirewallTopology(): Promise<Topology> {
+  return Topology.create(["client", "router", "server"], [
+    {
+      a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
+      b: { ns: "router", ifname: "r-eth0", cidr: `${NET.routerC}/30` },
+    },
+    {
+      a: { ns: "router", ifname: "r-eth1", cidr: `${NET.routerS}/30` },
+      b: { ns: "server", ifname: "s-eth0", cidr: `${NET.server}/30` },
+    },
+  ]);
+}
+
+/** Routes through the router and makes it a stateful firewall forgetting idle connections. */
+export async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
   const r = topology.exec("router");
   await mustRun([...r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await mustRun([...topology.exec("client"), "ip", "route", "add", "default", "via", NET.routerC]);
@@ -204,7 +210,7 @@ async function configureRouter(topology: Topology, timeoutMs: number): Promise<v
   ]);
 }
 
-async function startCaptures(
+export async function startCaptures(
   topology: Topology,
   port: number,
   timeline: Timeline,
@@ -233,13 +239,13 @@ async function startCaptures(
   timeline.note("capturing on both sides of the router: fw-in (client side), fw-out (server side)");
 }
 
-interface Settled {
+export interface Settled {
   echo: EventOf<"echo"> | null;
   closed: EventOf<"closed"> | null;
   waitedMs: number;
 }
 
-async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal): Promise<Settled> {
+export async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal): Promise<Settled> {
   const started = performance.now();
   const closed = await Promise.race([
     p.waitFor((e) => e.type === "closed", deadlineMs).catch(() => null),
@@ -249,7 +255,7 @@ async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal):
   return { echo, closed, waitedMs: performance.now() - started };
 }
 
-function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settled): Outcome {
+export function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settled): Outcome {
   let result: string;
   if (s.echo) result = `echo received (round trip ${s.echo.rttMs.toFixed(1)}ms)`;
   else if (s.closed?.reason === "timed-out") {
@@ -264,7 +270,7 @@ function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settle
   return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
 }
 
-async function droppedPackets(topology: Topology): Promise<number> {
+export async function droppedPackets(topology: Topology): Promise<number> {
   const out = await run([...topology.exec("router"), "nft", "list", "table", "inet", "tcpka_fw"]);
   return Number(/counter packets (\d+)/.exec(out.stdout)?.[1] ?? 0);
 }
