@@ -122,7 +122,7 @@ Deno.test("inferred: keep-alive on from ss's timer bounds the idle time from bel
     DEFAULTS,
   );
   assert.equal(v.risk, "at-risk");
-  assert.match(v.text, /at least 29s ≥ 20s \(inferred\)/);
+  assert.match(v.text, /at least 29.0s ≥ 20s \(inferred\)/);
 });
 
 Deno.test("prometheus: label values escaped, one series per process/state/keep-alive", () => {

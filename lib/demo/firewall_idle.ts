@@ -245,7 +245,11 @@ export interface Settled {
   waitedMs: number;
 }
 
-export async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal): Promise<Settled> {
+export async function settle(
+  p: EventProcess,
+  deadlineMs: number,
+  signal: AbortSignal,
+): Promise<Settled> {
   const started = performance.now();
   const closed = await Promise.race([
     p.waitFor((e) => e.type === "closed", deadlineMs).catch(() => null),

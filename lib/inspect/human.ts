@@ -1,5 +1,5 @@
 /** The human view of an InspectReport: one table per process, most at-risk first. */
-import { formatDuration } from "../duration.ts";
+import { formatApprox, formatDuration } from "../duration.ts";
 import { formatEndpoint } from "../ip.ts";
 import type {
   InspectedConnection,
@@ -14,6 +14,8 @@ type Style = (style: "bold" | "dim" | "red" | "yellow" | "green", text: string) 
 export function renderInspect(report: InspectReport, style: Style): string[] {
   const lines: string[] = [];
   const total = report.groups.reduce((n, g) => n + g.connections.length, 0);
+  const processes = report.groups.filter((g) => g.pid !== null).length;
+  const hidden = report.groups.find((g) => g.pid === null)?.connections.length ?? 0;
   const timeout = report.pathTimeoutMs;
   lines.push(style("bold", `» ${namespaceText(report)}; ${accessText(report)}`));
   if (report.namespace.fallback) lines.push(style("yellow", `» ${report.namespace.fallback}`));
@@ -29,9 +31,9 @@ export function renderInspect(report: InspectReport, style: Style): string[] {
   const atRisk = report.groups.reduce((n, g) => n + g.connections.filter(isAtRisk).length, 0);
   lines.push("");
   lines.push(
-    `${total} connection${total === 1 ? "" : "s"} in ${report.groups.length} process${
-      report.groups.length === 1 ? "" : "es"
-    }` +
+    `${total} connection${total === 1 ? "" : "s"} in ${processes} process${
+      processes === 1 ? "" : "es"
+    }${hidden ? ` and ${hidden} whose owner is not visible` : ""}` +
       (timeout === null
         ? " (add --path-timeout D for a verdict per connection)"
         : `, ${atRisk} at risk behind a ${formatDuration(timeout)} idle timeout`),
@@ -86,13 +88,13 @@ function table(
         s.state === "LISTEN" ? "*" : formatEndpoint(s.peer, s.peerPort)
       }`,
       s.state,
-      `${seconds(s.lastSndMs)} / ${seconds(s.lastRcvMs)}`,
+      `${approx(s.lastSndMs)} / ${approx(s.lastRcvMs)}`,
       `${s.recvQ} / ${s.sendQ}`,
       s.totalRetransmits ? `${s.retransmits}/${s.totalRetransmits}` : "0",
       keepAliveText(c.keepalive),
     ];
     if (timeout !== null) {
-      row.push(c.verdict?.nextProbeMs == null ? "-" : seconds(c.verdict.nextProbeMs));
+      row.push(c.verdict?.nextProbeMs == null ? "-" : formatApprox(c.verdict.nextProbeMs));
       row.push(c.verdict?.text ?? "");
     }
     return row;
@@ -120,7 +122,7 @@ export function keepAliveText(k: KeepAliveReading): string {
     if (k.enabled === null) return "unknown (inferred)";
     return k.idleAtLeastMs === undefined
       ? "on (inferred: timer running)"
-      : `on, idle ≥ ${seconds(k.idleAtLeastMs)} (inferred)`;
+      : `on, idle ≥ ${formatApprox(k.idleAtLeastMs)} (inferred)`;
   }
   const ut = k.userTimeoutMs ? `, user timeout ${formatDuration(k.userTimeoutMs)}` : "";
   if (!k.enabled) return `off${ut}`;
@@ -128,10 +130,6 @@ export function keepAliveText(k: KeepAliveReading): string {
   return `on ${formatDuration(v.idleMs!)}/${formatDuration(v.intervalMs!)}/${v.count}${ut}`;
 }
 
-/** Seconds with one decimal below a minute, whole units above: the kernel's ms are noise here. */
-function seconds(ms: number | null): string {
-  if (ms === null) return "?";
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.floor(ms / 1000) % 60}s`;
-  return `${Math.floor(ms / 3_600_000)}h${Math.floor(ms / 60_000) % 60}m`;
+function approx(ms: number | null): string {
+  return ms === null ? "?" : formatApprox(ms);
 }

@@ -34,7 +34,7 @@ export function renderSet(report: SetReport, style: Style): string[] {
     style(
       "bold",
       `» ${report.dryRun ? "dry run: would set" : "setting"} ${describeChange(report.change)} ` +
-        `on ${who}'s sockets, ${ns}`,
+        `on ${who}'s sockets, in ${ns}`,
     ),
   ];
   if (report.namespace.fallback) lines.push(style("yellow", `» ${report.namespace.fallback}`));

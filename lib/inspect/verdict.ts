@@ -5,7 +5,7 @@
  * later. So: safe when max(idle, interval) < timeout; tight when one lost probe would leave
  * idle + interval of silence; at risk when keep-alive is off or slower than the timeout.
  */
-import { formatDuration } from "../duration.ts";
+import { formatApprox, formatDuration } from "../duration.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { InspectedConnection, Risk, Verdict } from "./model.ts";
 
@@ -52,7 +52,7 @@ export function verdictFor(
       return {
         risk: "at-risk",
         text: `keep-alive too slow: first probe after at least ${
-          formatDuration(roundS(least))
+          formatApprox(roundS(least))
         } ≥ ${d} (inferred)${left}`,
         nextProbeMs: next,
       };
@@ -111,9 +111,7 @@ function roundS(ms: number): number {
 }
 
 function idleLeft(idleMs: number, timeoutMs: number): string {
-  return idleMs >= timeoutMs
-    ? ` (idle ${formatDuration(roundS(idleMs))} already: probably forgotten)`
-    : "";
+  return idleMs >= timeoutMs ? ` (idle ${formatApprox(idleMs)} already: probably forgotten)` : "";
 }
 
 /** The running keep-alive timer when ss shows it, else idle minus the time since last received. */
