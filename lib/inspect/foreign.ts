@@ -28,6 +28,8 @@ export interface SocketCopy {
   /** True when the copy is a TCP socket with the listed endpoints (the listed connection). */
   isListed(): boolean;
   read(): SocketOptionsRead;
+  /** Copies the kernel's idle times and retransmissions (TCP_INFO) into `listed`. */
+  readActivity(listed: ListedSocket): void;
   /** Sets the options `change` names, nothing else; throws with the OS's reason on refusal. */
   apply(change: OptionChange): void;
   close(): void;
@@ -58,6 +60,14 @@ export function copySocket(
     fd,
     isListed: () => sockets.isConnection(handle, ...endpointsOf(listed)),
     read,
+    readActivity(into) {
+      const info = sockets.readTcpInfo(handle);
+      into.lastSndMs = info.lastDataSentMs;
+      into.lastRcvMs = info.lastDataRecvMs;
+      into.lastAckMs = info.lastAckRecvMs;
+      into.retransmits = info.retransmits;
+      into.totalRetransmits = info.totalRetrans;
+    },
     apply(change) {
       // SO_KEEPALIVE is always written: to its current value when the change leaves it alone,
       // which does not restart a running keep-alive timer.

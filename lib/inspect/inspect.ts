@@ -39,20 +39,18 @@ export async function inspectConnections(
   noSockets = "reading sockets needs --allow-ffi",
 ): Promise<InspectReport> {
   const defaults = readSystemDefaults("linux");
-  const reader = sockets ? new LiveReader(sockets) : null;
+  // As root every socket's TCP_INFO is read through its copy, so ss need not print it.
+  const readsActivity = sockets !== null && Deno.uid() === 0;
+  const reader = sockets ? new LiveReader(sockets, readsActivity) : null;
+  const query = { ...options.query, details: !readsActivity };
   const connections: InspectedConnection[] = [];
   let namespace;
   try {
-    const listing = await listSockets(options.query, options.pid, (socket) => {
+    const listing = await listSockets(query, options.pid, (socket) => {
       const owner = ownerOf(socket, options.pid);
       if (options.pid !== undefined && owner === null) return;
-      connections.push({
-        socket,
-        owner,
-        keepalive: (owner && reader?.read(socket, owner)) ?? PENDING,
-        idleMs: idleOf(socket),
-        verdict: null,
-      });
+      const keepalive = (owner && reader?.read(socket, owner)) ?? PENDING;
+      connections.push({ socket, owner, keepalive, idleMs: idleOf(socket), verdict: null });
     });
     namespace = listing.namespace;
   } finally {
@@ -151,10 +149,13 @@ async function refuseIfDenied(sockets: Sockets, pid: number): Promise<void> {
  */
 class LiveReader {
   readonly #sockets: Sockets;
+  readonly #activity: boolean;
   readonly #processes = new Map<number, ProcessDescriptors | ProcessAccessError>();
 
-  constructor(sockets: Sockets) {
+  /** `activity`: also fill in each socket's idle times from its TCP_INFO (ss was run without -i). */
+  constructor(sockets: Sockets, activity: boolean) {
     this.#sockets = sockets;
+    this.#activity = activity;
   }
 
   /** The socket's keep-alive, or null when its process cannot be read (see failureOf). */
@@ -171,7 +172,7 @@ class LiveReader {
     }
     if (!("copy" in process)) return null;
     try {
-      return readOne(this.#sockets, process, owner.fd, socket);
+      return readOne(this.#sockets, process, owner.fd, socket, this.#activity);
     } catch (err) {
       if (!isProcessError(err)) throw err;
       process.close();
@@ -199,6 +200,7 @@ function readOne(
   process: ProcessDescriptors,
   fd: number,
   socket: ListedSocket,
+  activity: boolean,
 ): KeepAliveReading {
   const copy = copySocket(sockets, process, fd, socket);
   if (!copy) return inferReading(socket, `descriptor ${fd} was closed since it was listed`);
@@ -207,6 +209,7 @@ function readOne(
       return inferReading(socket, `descriptor ${fd} now holds another socket (reused)`);
     }
     const read = copy.read();
+    if (activity) copy.readActivity(socket);
     return {
       source: "socket",
       enabled: read.enabled,

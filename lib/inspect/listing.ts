@@ -45,6 +45,12 @@ export interface ListingQuery {
   port?: number;
   /** The remote end: an address, and a port when given. */
   dst?: { address: string; port?: number };
+  /**
+   * ss's TCP_INFO details (-i: lastsnd, lastrcv, lastack, retransmissions); default true. Left out
+   * when every socket's TCP_INFO will be read through its own descriptor: -i is most of ss's
+   * output, so this halves what ss writes and tcpka parses.
+   */
+  details?: boolean;
 }
 
 /** The state of every row when ss prints no State column (a single state selected). */
@@ -54,7 +60,7 @@ export function impliedState(query: ListingQuery): string | null {
 
 /** ss's argument list for `query` (a filter expression in ss's own syntax, never a shell). */
 export function ssArgs(query: ListingQuery): string[] {
-  const args = ["-tnoiepH"];
+  const args = [query.details === false ? "-tnoepH" : "-tnoiepH"];
   if (query.states === "all") args.push("state", "all");
   else args.push("state", "established");
   if (query.states === "established+listening") args.push("state", "listening");

@@ -68,8 +68,7 @@ export interface InspectReport {
 
 /** Time since the last segment either way: what a middlebox's idle timer counts. */
 export function idleOf(s: ListedSocket): number | null {
-  const known = [s.lastSndMs, s.lastRcvMs, s.lastAckMs].filter((v): v is number => v !== null);
-  return known.length ? Math.min(...known) : null;
+  return minKnown(minKnown(s.lastSndMs, s.lastRcvMs), s.lastAckMs);
 }
 
 /** What ss alone says about keep-alive (no privilege needed). */

@@ -39,6 +39,7 @@ export class PosixSockets implements Sockets {
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
   readonly #addresses = new Map<string, Uint8Array>();
+  #tcpInfoBuffer: Uint8Array | null = null;
 
   /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
   constructor(platform: PlatformTable, c: Libc = libc(platform)) {
@@ -131,8 +132,10 @@ export class PosixSockets implements Sockets {
 
   #tcpInfoOrNull(fd: number): TcpInfo | null {
     const layout = this.platform.tcpInfo!;
-    const buf = new Uint8Array(layout.bytes);
-    const len = new Uint32Array([buf.length]);
+    // One scratch buffer: inspect reads TCP_INFO on tens of thousands of sockets in a row.
+    const buf = this.#tcpInfoBuffer ??= new Uint8Array(layout.bytes);
+    const len = this.#len;
+    len[0] = buf.length;
     if (this.#c.getsockopt(fd, this.platform.ipprotoTcp, layout.option, buf, len) !== 0) {
       return null;
     }
