@@ -326,10 +326,12 @@ export class PosixSockets implements Sockets {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Reads the table's `struct tcp_info` fields from what the kernel filled in (host byte order). */
 export function decodeTcpInfo(buf: Uint8Array, layout: TcpInfoLayout): TcpInfo {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const little = LITTLE_ENDIAN;
   const f = layout.fields;
   const read = (field: { offset: number; bytes: 1 | 4 }): number => {
     if (field.offset + field.bytes > buf.length) return 0; // an older kernel's shorter struct
