@@ -7,7 +7,7 @@
 import assert from "assert";
 import { runCli, runCliAsNobody, which } from "./helpers/cli.ts";
 import { type HeldSocket, startHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
-import { listOurNamespaces } from "./helpers/netns.ts";
+import { withNamespace } from "./helpers/netns.ts";
 import type { InspectedConnection, InspectReport } from "../lib/inspect/model.ts";
 
 const linux = Deno.build.os === "linux";
@@ -145,34 +145,28 @@ Deno.test({
   name: `inspect --pid reads a process inside a network namespace the test made${skipWhy}`,
   ignore,
   async fn() {
-    const ns = `tcpka-${Deno.pid}-inspect`;
-    const inNs = ["ip", "netns", "exec", ns];
-    await new Deno.Command("ip", { args: ["netns", "add", ns] }).output();
-    let server, holder;
-    try {
-      await new Deno.Command("ip", { args: ["-n", ns, "link", "set", "lo", "up"] }).output();
+    await withNamespace("inspect", async (ns, inNs) => {
       const s = await startHolderServer(inNs);
-      server = s.server;
-      const h = await startHolder(["connect", "127.0.0.1", String(s.port), "20/4/3"], inNs);
-      holder = h.holder;
-      // From the host's own namespace, the connection is not there at all.
-      const host = await inspectJson(["--port", String(s.port)]);
-      assert.equal(connectionsOf(host, h.first.pid).length, 0);
+      let holder;
+      try {
+        const h = await startHolder(["connect", "127.0.0.1", String(s.port), "20/4/3"], inNs);
+        holder = h.holder;
+        // From the host's own namespace, the connection is not there at all.
+        const host = await inspectJson(["--port", String(s.port)]);
+        assert.equal(connectionsOf(host, h.first.pid).length, 0);
 
-      const report = await inspectJson(["--pid", String(h.first.pid)]);
-      assert.deepEqual(report.namespace, { pid: h.first.pid, name: ns });
-      const [c] = connectionsOf(report, h.first.pid);
-      assertReadsAsHeld(c, h.first.sockets[0]);
-      const text = await runCli(["inspect", "--pid", String(h.first.pid)]);
-      assert.match(text.stdout, new RegExp(`pid ${h.first.pid}'s network namespace \\(${ns}\\)`));
-      assert.match(text.stdout, /on 20s\/4s\/3/);
-    } finally {
-      await holder?.stop();
-      await server?.stop();
-      await new Deno.Command("ip", { args: ["netns", "del", ns] }).output();
-    }
-    // Only this test's own: other runs on the machine may be making theirs meanwhile.
-    assert.ok(!(await listOurNamespaces()).includes(ns), `${ns} was left behind`);
+        const report = await inspectJson(["--pid", String(h.first.pid)]);
+        assert.deepEqual(report.namespace, { pid: h.first.pid, name: ns });
+        const [c] = connectionsOf(report, h.first.pid);
+        assertReadsAsHeld(c, h.first.sockets[0]);
+        const text = await runCli(["inspect", "--pid", String(h.first.pid)]);
+        assert.match(text.stdout, new RegExp(`pid ${h.first.pid}'s network namespace \\(${ns}\\)`));
+        assert.match(text.stdout, /on 20s\/4s\/3/);
+      } finally {
+        await holder?.stop();
+        await s.server.stop();
+      }
+    });
   },
 });
 

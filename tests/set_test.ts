@@ -6,7 +6,7 @@
 import assert from "assert";
 import { runCli, which } from "./helpers/cli.ts";
 import { eventually, startHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
-import { listOurNamespaces } from "./helpers/netns.ts";
+import { withNamespace } from "./helpers/netns.ts";
 import { listSockets } from "../lib/inspect/enumerate.ts";
 import { openForeignSockets } from "../lib/inspect/open.ts";
 import { openChecked, setListed, type SetReport } from "../lib/inspect/set_live.ts";
@@ -18,6 +18,8 @@ const missing = [
 ];
 const skipWhy = missing.length ? ` (skipped: needs ${missing.join(", ")})` : "";
 const ignore = missing.length > 0;
+/** Keep-alive fast enough to watch: a probe a second, dead after three unanswered. */
+const FAST = ["--idle", "1s", "--interval", "1s", "--count", "3"];
 
 async function setJson(args: string[]): Promise<SetReport> {
   const r = await runCli(["set", "--json", ...args]);
@@ -92,16 +94,7 @@ async function setAndWatchProbes(pid: number, clientPort: number, serverPort: nu
   const dump = await startTcpdump(clientPort, serverPort);
   try {
     const setAt = Date.now();
-    const report = await setJson([
-      "--pid",
-      String(pid),
-      "--idle",
-      "1s",
-      "--interval",
-      "1s",
-      "--count",
-      "3",
-    ]);
+    const report = await setJson(["--pid", String(pid), ...FAST]);
     assert.deepEqual(report.results.map((r) => [r.outcome, r.holds]), [["changed", true]]);
     assert.deepEqual(report.results[0].after, {
       enabled: true,
@@ -202,65 +195,52 @@ Deno.test({
     `set in a namespace, then the peer goes silent (nft drop): the target's recv fails with ETIMEDOUT after idle + interval × count${skipWhy}`,
   ignore,
   async fn() {
-    const ns = `tcpka-${Deno.pid}-deadpeer`;
-    const inNs = ["ip", "netns", "exec", ns];
-    await new Deno.Command("ip", { args: ["netns", "add", ns] }).output();
-    let server, holder;
-    try {
-      await new Deno.Command("ip", { args: ["-n", ns, "link", "set", "lo", "up"] }).output();
-      const s = await startHolderServer(inNs);
-      server = s.server;
-      const h = await startHolder(["connect", "127.0.0.1", String(s.port), "off"], inNs);
-      holder = h.holder;
-      // The program blocks in recv() on its connection, as a client waiting for a reply does.
-      const failed = holder.next((l) => l.type === "recv", 30_000);
-      await holder.tell("recv 0");
-      const report = await setJson([
-        "--pid",
-        String(h.first.pid),
-        "--idle",
-        "1s",
-        "--interval",
-        "1s",
-        "--count",
-        "3",
-      ]);
-      assert.deepEqual(report.namespace, { pid: h.first.pid, name: ns });
-      assert.deepEqual(report.results.map((r) => r.outcome), ["changed"]);
-      // Probes are answered while the path works: the kernel shows none outstanding.
-      const clientPort = h.first.sockets[0].local[1];
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.match(await ssLine(clientPort, inNs), /timer:\(keepalive,[^,]+,0\)/);
-      // The peer vanishes: its answers are dropped, nothing tells the client.
-      const rules = `table inet tcpka_silence {
-  chain input {
-    type filter hook input priority 0;
-    tcp sport ${s.port} drop
-  }
-}
-`;
-      const nft = new Deno.Command("ip", {
-        args: ["netns", "exec", ns, "nft", "-f", "-"],
-        stdin: "piped",
-      }).spawn();
-      const w = nft.stdin.getWriter();
-      await w.write(new TextEncoder().encode(rules));
-      await w.close();
-      assert.ok((await nft.status).success);
-      const droppedAt = Date.now();
-      const recv = await failed;
-      assert.equal(recv.errno, 110, JSON.stringify(recv)); // ETIMEDOUT
-      const detectedMs = recv.time * 1000 - droppedAt;
-      // The last answer came at most one idle before the drop: idle + interval × count = 4 s
-      // after it, so 3–4 s after the drop; generous bounds for a loaded machine.
-      assert.ok(detectedMs > 2500 && detectedMs < 7000, `ETIMEDOUT ${detectedMs}ms after drop`);
-    } finally {
-      await holder?.stop();
-      await server?.stop();
-      await new Deno.Command("ip", { args: ["netns", "del", ns] }).output();
-    }
-    // Only this test's own: other runs on the machine may be making theirs meanwhile.
-    assert.ok(!(await listOurNamespaces()).includes(ns), `${ns} was left behind`);
+    await withNamespace("deadpeer", async (ns, inNs) => {
+      let server, holder;
+      try {
+        const s = await startHolderServer(inNs);
+        server = s.server;
+        const h = await startHolder(["connect", "127.0.0.1", String(s.port), "off"], inNs);
+        holder = h.holder;
+        // The program blocks in recv() on its connection, as a client waiting for a reply does.
+        const failed = holder.next((l) => l.type === "recv", 30_000);
+        await holder.tell("recv 0");
+        const report = await setJson(["--pid", String(h.first.pid), ...FAST]);
+        assert.deepEqual(report.namespace, { pid: h.first.pid, name: ns });
+        assert.deepEqual(report.results.map((r) => r.outcome), ["changed"]);
+        // Probes are answered while the path works: the kernel shows none outstanding.
+        const clientPort = h.first.sockets[0].local[1];
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.match(await ssLine(clientPort, inNs), /timer:\(keepalive,[^,]+,0\)/);
+        // The peer vanishes: its answers are dropped, nothing tells the client.
+        const rules = [
+          "table inet tcpka_silence {",
+          "  chain input {",
+          "    type filter hook input priority 0;",
+          `    tcp sport ${s.port} drop`,
+          "  }",
+          "}",
+        ].join("\n");
+        const nft = new Deno.Command("ip", {
+          args: ["netns", "exec", ns, "nft", "-f", "-"],
+          stdin: "piped",
+        }).spawn();
+        const w = nft.stdin.getWriter();
+        await w.write(new TextEncoder().encode(rules));
+        await w.close();
+        assert.ok((await nft.status).success);
+        const droppedAt = Date.now();
+        const recv = await failed;
+        assert.equal(recv.errno, 110, JSON.stringify(recv)); // ETIMEDOUT
+        const detectedMs = recv.time * 1000 - droppedAt;
+        // The last answer came at most one idle before the drop: idle + interval × count = 4 s
+        // after it, so 3–4 s after the drop; generous bounds for a loaded machine.
+        assert.ok(detectedMs > 2500 && detectedMs < 7000, `ETIMEDOUT ${detectedMs}ms after drop`);
+      } finally {
+        await holder?.stop();
+        await server?.stop();
+      }
+    });
   },
 });
 

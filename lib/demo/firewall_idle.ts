@@ -36,7 +36,7 @@ export const FIREWALL_DEFAULTS: FirewallConfig = {
   showFailure: false,
 };
 
-export const NET = {
+const NET = {
   client: "10.73.1.1",
   routerC: "10.73.1.2",
   routerS: "10.73.2.1",
@@ -47,9 +47,9 @@ export const NET = {
  * How long a client's data may stay unacknowledged (TCP_USER_TIMEOUT) before its kernel gives up
  * with ETIMEDOUT; without it, Linux would retransmit for about 15 minutes (tcp_retries2).
  */
-export const USER_TIMEOUT_MS = 3000;
+const USER_TIMEOUT_MS = 3000;
 /** How long the demo waits beyond that before calling it "no answer" itself. */
-export const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
+const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
 
 function rules(): string {
   return `table inet tcpka_fw {
@@ -97,17 +97,34 @@ export interface Outcome {
   echoed: boolean;
 }
 
-export async function runFirewallIdleDemo(
-  client: ClientConfig,
+/** What a scenario behind the firewall gets to start its clients with. */
+export interface FirewallStage {
+  topology: Topology;
+  timeline: Timeline;
+  /** The message-sending part of every client's flags: idle, send, give up after 3 s. */
+  clientArgs: string[];
+}
+
+/**
+ * The frame every scenario behind the firewall shares: the three namespaces, the firewall, the
+ * captures on both sides of the router, the server; then `startClients` starts the clients, each
+ * is waited for until it ends, the firewall's drops are counted, and `judge` prints the verdict
+ * from how each client ended (in the order started) and says whether it passed. Every exit path
+ * stops every child and removes the namespaces.
+ */
+export async function runBehindFirewall(
+  scenario: string,
+  port: number,
   fw: FirewallConfig,
   evidence: EvidenceChoice,
   json: boolean,
   signal: AbortSignal,
+  startClients: (stage: FirewallStage) => Promise<EventProcess[]>,
+  judge: (timeline: Timeline, results: Settled[]) => Promise<boolean> | boolean,
 ): Promise<number> {
-  requireRoot("demo --scenario firewall-idle");
+  requireRoot(`demo --scenario ${scenario}`);
   validateFirewall(fw);
   const timeline = new Timeline(json);
-  const port = client.port;
   const topology = await createFirewallTopology();
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
@@ -120,56 +137,30 @@ export async function runFirewallIdleDemo(
         `${formatDuration(fw.firewallTimeoutMs)}) → server ${NET.server}`,
     );
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
-
     children.push(await startServerIn(topology, "server", timeline, NET.server, port));
-
-    const common = clientArgs(NET.server, port);
-    const idle = [
-      "--send-after",
-      `${fw.idleForMs}ms`,
-      "--message",
-      "still there?",
-      "--user-timeout",
-      `${USER_TIMEOUT_MS}ms`,
-    ];
-    const withKa = startRole(topology, "client", timeline, "ka", [
-      ...common,
-      ...idle,
-      "--period",
-      `${fw.periodMs}ms`,
-    ]);
-    const withoutKa = startRole(topology, "client", timeline, "no-ka", [
-      ...common,
-      ...idle,
-      "--no-keepalive",
-    ]);
-    children.push(withKa, withoutKa);
-    timeline.note(
-      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive every ` +
-        `${formatDuration(fw.periodMs)}, 'no-ka' without; then each sends a message and waits ` +
-        `for the echo (each gives up after ${formatDuration(USER_TIMEOUT_MS)} of unacknowledged ` +
-        "data: TCP_USER_TIMEOUT)",
-    );
-
+    const clients = await startClients({
+      topology,
+      timeline,
+      clientArgs: [
+        ...clientArgs(NET.server, port),
+        "--send-after",
+        `${fw.idleForMs}ms`,
+        "--message",
+        "still there?",
+        "--user-timeout",
+        `${USER_TIMEOUT_MS}ms`,
+      ],
+    });
+    children.push(...clients);
     const deadline = fw.idleForMs + ECHO_WAIT_MS + 2000;
-    const results = await Promise.all([withKa, withoutKa].map((p) => settle(p, deadline, signal)));
+    const results = await Promise.all(clients.map((p) => settle(p, deadline, signal)));
     await new Promise((r) => setTimeout(r, 300));
     for (const c of captures) await c.stop();
     if (signal.aborted) return 130;
 
     const dropped = await droppedPackets(topology);
     timeline.note(`the firewall dropped ${dropped} packets of connections it had forgotten`);
-    const outcomes: Outcome[] = [
-      outcome(
-        "ka",
-        `every ${formatDuration(fw.periodMs)}`,
-        fw.periodMs < fw.firewallTimeoutMs,
-        results[0],
-      ),
-      outcome("no-ka", "off", false, results[1]),
-    ];
-    printVerdict(timeline, fw, outcomes);
-    return outcomes.every((o) => o.echoed === o.expectEcho) ? 0 : 1;
+    return (await judge(timeline, results)) ? 0 : 1;
   } finally {
     signal.removeEventListener("abort", onAbort);
     for (const child of children) child.stop("SIGKILL");
@@ -179,8 +170,65 @@ export async function runFirewallIdleDemo(
   }
 }
 
+export function runFirewallIdleDemo(
+  client: ClientConfig,
+  fw: FirewallConfig,
+  evidence: EvidenceChoice,
+  json: boolean,
+  signal: AbortSignal,
+): Promise<number> {
+  return runBehindFirewall(
+    "firewall-idle",
+    client.port,
+    fw,
+    evidence,
+    json,
+    signal,
+    (stage) => {
+      const withKa = startRole(stage.topology, "client", stage.timeline, "ka", [
+        ...stage.clientArgs,
+        "--period",
+        `${fw.periodMs}ms`,
+      ]);
+      const withoutKa = startRole(stage.topology, "client", stage.timeline, "no-ka", [
+        ...stage.clientArgs,
+        "--no-keepalive",
+      ]);
+      stage.timeline.note(
+        `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive every ` +
+          `${formatDuration(fw.periodMs)}, 'no-ka' without; then each sends a message and waits ` +
+          `for the echo (each gives up after ${
+            formatDuration(USER_TIMEOUT_MS)
+          } of unacknowledged ` +
+          "data: TCP_USER_TIMEOUT)",
+      );
+      return Promise.resolve([withKa, withoutKa]);
+    },
+    (timeline, results) => {
+      const outcomes: Outcome[] = [
+        outcome(
+          "ka",
+          `every ${formatDuration(fw.periodMs)}`,
+          fw.periodMs < fw.firewallTimeoutMs,
+          results[0],
+        ),
+        outcome("no-ka", "off", false, results[1]),
+      ];
+      printVerdict(
+        timeline,
+        fw,
+        outcomes,
+        `Verdict: which idle connection survived a ${
+          formatDuration(fw.firewallTimeoutMs)
+        } firewall timeout?`,
+      );
+      return outcomes.every((o) => o.echoed === o.expectEcho);
+    },
+  );
+}
+
 /** client ns ─ veth ─ router ns ─ veth ─ server ns (the router's firewall comes next). */
-export function createFirewallTopology(): Promise<Topology> {
+function createFirewallTopology(): Promise<Topology> {
   return Topology.create(["client", "router", "server"], [
     {
       a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
@@ -194,7 +242,7 @@ export function createFirewallTopology(): Promise<Topology> {
 }
 
 /** Routes through the router and makes it a stateful firewall forgetting idle connections. */
-export async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
+async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
   const r = topology.exec("router");
   await mustRun([...r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   await mustRun([...topology.exec("client"), "ip", "route", "add", "default", "via", NET.routerC]);
@@ -210,7 +258,7 @@ export async function configureRouter(topology: Topology, timeoutMs: number): Pr
   ]);
 }
 
-export async function startCaptures(
+async function startCaptures(
   topology: Topology,
   port: number,
   timeline: Timeline,
@@ -245,7 +293,7 @@ export interface Settled {
   waitedMs: number;
 }
 
-export async function settle(
+async function settle(
   p: EventProcess,
   deadlineMs: number,
   signal: AbortSignal,
@@ -274,16 +322,20 @@ export function outcome(name: string, keepalive: string, expectEcho: boolean, s:
   return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
 }
 
-export async function droppedPackets(topology: Topology): Promise<number> {
+async function droppedPackets(topology: Topology): Promise<number> {
   const out = await run([...topology.exec("router"), "nft", "list", "table", "inet", "tcpka_fw"]);
   return Number(/counter packets (\d+)/.exec(out.stdout)?.[1] ?? 0);
 }
 
-function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[]): void {
+/** The verdict table: each connection's keep-alive, the idle, what was expected and what came. */
+export function printVerdict(
+  timeline: Timeline,
+  fw: FirewallConfig,
+  outcomes: Outcome[],
+  title: string,
+): void {
   timeline.table(
-    `Verdict: which idle connection survived a ${
-      formatDuration(fw.firewallTimeoutMs)
-    } firewall timeout?`,
+    title,
     ["connection", "keep-alive", "idle", "firewall timeout", "expected", "result"],
     outcomes.map((o) => ({
       cells: [

@@ -9,3 +9,24 @@ export async function namespacesSince(before: string[]): Promise<string[]> {
 }
 
 export { listOurNamespaces };
+
+/**
+ * Runs `fn` with a network namespace of its own (loopback up), named tcpka-<pid>-<suffix>, and
+ * removes it afterwards whatever happens; then checks it is gone.
+ */
+export async function withNamespace(
+  suffix: string,
+  fn: (name: string, exec: string[]) => Promise<void>,
+): Promise<void> {
+  const name = `tcpka-${Deno.pid}-${suffix}`;
+  const ip = (...args: string[]) => new Deno.Command("ip", { args, stderr: "null" }).output();
+  await ip("netns", "add", name);
+  try {
+    await ip("-n", name, "link", "set", "lo", "up");
+    await fn(name, ["ip", "netns", "exec", name]);
+  } finally {
+    await ip("netns", "del", name);
+  }
+  // Only this one: other runs on the machine may be making theirs meanwhile.
+  if ((await listOurNamespaces()).includes(name)) throw new Error(`${name} was left behind`);
+}
