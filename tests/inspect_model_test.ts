@@ -4,6 +4,8 @@ import { parseListing, ssArgs, SsListingParser } from "../lib/inspect/listing.ts
 import { idleOf, inferReading, type InspectReport } from "../lib/inspect/model.ts";
 import { verdictFor } from "../lib/inspect/verdict.ts";
 import { renderPrometheus } from "../lib/inspect/prometheus.ts";
+import { explainProcessError } from "../lib/inspect/access.ts";
+import { ProcessAccessError } from "../lib/socket/mod.ts";
 
 // Real `ss -tnoiepH state all` lines (iproute2 6.1), shortened details.
 const ALL =
@@ -164,4 +166,18 @@ Deno.test("prometheus: label values escaped, one series per process/state/keep-a
   );
   assert.ok(!lines.some((l) => l.startsWith("tcpka_connections_at_risk")));
   assert.ok(lines.includes('tcpka_connection_idle_seconds_max{process="we\\"ird\\\\name"} 1.700'));
+});
+
+Deno.test("refusals in one line: no pidfd (Linux < 5.6), a process gone", async () => {
+  assert.equal(
+    await explainProcessError(
+      new ProcessAccessError("unsupported", "pidfd_open", "pidfd_open: Function not implemented"),
+      42,
+    ),
+    "pidfd_open: not available: reading another process's sockets needs Linux ≥ 5.6",
+  );
+  assert.equal(
+    await explainProcessError(new ProcessAccessError("exited", "pidfd_open", "x"), 42),
+    "process 42 exited",
+  );
 });
