@@ -208,8 +208,14 @@ function readOne(
     if (!copy.isListed()) {
       return inferReading(socket, `descriptor ${fd} now holds another socket (reused)`);
     }
-    const read = copy.read();
-    if (activity) copy.readActivity(socket);
+    let read;
+    try {
+      read = copy.read();
+      if (activity) copy.readActivity(socket);
+    } catch (err) {
+      // The socket refused an option (it changed state under us): say so, keep going.
+      return inferReading(socket, (err as Error).message);
+    }
     return {
       source: "socket",
       enabled: read.enabled,

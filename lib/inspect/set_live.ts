@@ -134,18 +134,28 @@ function setOne(
         why: `descriptor ${fd} now holds another socket (reused since it was listed): not touched`,
       };
     }
-    const before = copy.read();
+    let before: SocketOptionsRead;
+    try {
+      before = copy.read();
+    } catch (err) {
+      return { ...base, outcome: "failed", why: (err as Error).message };
+    }
     if (options.dryRun) {
       const holds = satisfies(before, options.change);
       return { ...base, before, holds, outcome: holds ? "unchanged" : "would-change" };
     }
+    let after: SocketOptionsRead;
     try {
       copy.apply(options.change);
+      after = copy.read();
     } catch (err) {
-      const after = copy.read();
-      return { ...base, before, after, outcome: "failed", why: (err as Error).message };
+      // Part of the change may be in force: read back what is, if the socket still answers.
+      let partial: SocketOptionsRead | null = null;
+      try {
+        partial = copy.read();
+      } catch { /* it does not */ }
+      return { ...base, before, after: partial, outcome: "failed", why: (err as Error).message };
     }
-    const after = copy.read();
     return {
       ...base,
       before,
