@@ -24,6 +24,8 @@ export interface InspectRow {
   sockets: number;
   ssMs: number;
   inspectMs: number;
+  ssCpuMs: number;
+  inspectCpuMs: number;
   inspectTextMs: number;
   ssPeakKb: number;
   inspectPeakKb: number;
@@ -35,6 +37,8 @@ export interface InspectRow {
 
 interface Timed {
   ms: number;
+  /** User + system CPU, children (inspect's own ss) included: less sensitive to other load. */
+  cpuMs: number;
   peakKb: number;
   stdout: string;
 }
@@ -44,7 +48,7 @@ async function timed(argv: string[], keep = false): Promise<Timed> {
   try {
     const started = performance.now();
     const out = await new Deno.Command("/usr/bin/time", {
-      args: ["-f", "%M", "-o", stats, ...argv],
+      args: ["-f", "%M %U %S", "-o", stats, ...argv],
       stdin: "null",
       stdout: keep ? "piped" : "null",
       stderr: "piped",
@@ -53,9 +57,12 @@ async function timed(argv: string[], keep = false): Promise<Timed> {
     if (!out.success) {
       throw new Error(`${argv.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
     }
+    const [peakKb, user, sys] = (await Deno.readTextFile(stats)).trim().split("\n").at(-1)!
+      .split(" ").map(Number);
     return {
       ms,
-      peakKb: Number((await Deno.readTextFile(stats)).trim().split("\n").at(-1)),
+      cpuMs: (user + sys) * 1000,
+      peakKb,
       stdout: keep ? new TextDecoder().decode(out.stdout) : "",
     };
   } finally {
@@ -143,6 +150,8 @@ async function measureSize(sockets: number, runs: number): Promise<InspectRow> {
       sockets,
       ssMs: median(ss.map((t) => t.ms)),
       inspectMs: median(json.map((t) => t.ms)),
+      ssCpuMs: median(ss.map((t) => t.cpuMs)),
+      inspectCpuMs: median(json.map((t) => t.cpuMs)),
       inspectTextMs: median(text.map((t) => t.ms)),
       ssPeakKb: median(ss.map((t) => t.peakKb)),
       inspectPeakKb: median(json.map((t) => t.peakKb)),
@@ -173,6 +182,8 @@ function formatTable(rows: InspectRow[]): string[] {
     lines.push(
       `| ${r.sockets.toLocaleString("en")} sockets: time, --json | ${s(r.inspectMs)} | ` +
         `${s(r.ssMs)} | ${ratio.toFixed(2)}× | ≤ 1.5× ${ratio <= 1.5 ? "holds" : "MISSED"} |`,
+      `| ${r.sockets.toLocaleString("en")} sockets: CPU (user + sys, ss included), --json | ` +
+        `${s(r.inspectCpuMs)} | ${s(r.ssCpuMs)} | ${(r.inspectCpuMs / r.ssCpuMs).toFixed(2)}× | |`,
       `| ${r.sockets.toLocaleString("en")} sockets: time, --path-timeout (text) | ` +
         `${s(r.inspectTextMs)} | ${s(r.ssMs)} | ${(r.inspectTextMs / r.ssMs).toFixed(2)}× | |`,
       `| ${r.sockets.toLocaleString("en")} sockets: peak memory | ${mb(r.inspectPeakKb)} | ` +
