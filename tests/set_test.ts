@@ -7,6 +7,7 @@ import assert from "assert";
 import { runCli, which } from "./helpers/cli.ts";
 import { eventually, startHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
 import { withNamespace } from "./helpers/netns.ts";
+import { RuntimeError } from "../lib/cli/errors.ts";
 import { listSockets } from "../lib/inspect/enumerate.ts";
 import { openForeignSockets } from "../lib/inspect/open.ts";
 import { openChecked, setListed, type SetReport } from "../lib/inspect/set_live.ts";
@@ -134,6 +135,13 @@ Deno.test({
       assert.deepEqual(off.results.map((r) => [r.outcome, r.after?.enabled]), [["changed", false]]);
       assert.equal((await holder.report()).sockets[0].keepalive, false);
       assert.doesNotMatch(await ssLine(clientPort), /timer:\(keepalive/);
+      // Only what is asked for: TCP_USER_TIMEOUT alone leaves keep-alive as it is (off).
+      const ut = await setJson(["--pid", String(first.pid), "--user-timeout", "5s"]);
+      assert.deepEqual(ut.results.map((r) => [r.outcome, r.after?.userTimeoutMs]), [
+        ["changed", 5000],
+      ]);
+      const last = (await holder.report()).sockets[0];
+      assert.deepEqual([last.keepalive, last.userTimeout], [false, 5000]);
     } finally {
       await holder.stop();
       await server.stop();
@@ -286,6 +294,37 @@ Deno.test({
     } finally {
       process.close();
       await holder.stop();
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: `set when the target exits between listing and setting: one line, exit 1${skipWhy}`,
+  ignore,
+  async fn() {
+    const { server, port } = await startHolderServer();
+    const { holder, first } = await startHolder(["connect", "127.0.0.1", String(port), "off"]);
+    const { sockets } = openForeignSockets();
+    const process = await openChecked(sockets!, first.pid);
+    try {
+      const listing = await listSockets({ states: "established", port });
+      await holder.stop(); // SIGKILL, and reaped
+      assert.throws(
+        () =>
+          setListed(sockets!, process, listing.sockets, {
+            pid: first.pid,
+            query: { states: "established", port },
+            change: { enabled: true },
+            dryRun: false,
+          }),
+        (err: Error) =>
+          err instanceof RuntimeError &&
+          err.message ===
+            `process ${first.pid} exited while its sockets were being set (0 of 1 done)`,
+      );
+    } finally {
+      process.close();
       await server.stop();
     }
   },
