@@ -6,7 +6,12 @@
  */
 import assert from "assert";
 import { runCli, runCliAsNobody, which } from "./helpers/cli.ts";
-import { type HeldSocket, startHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
+import {
+  type HeldSocket,
+  startClientHolder,
+  startHolderServer,
+  startSocat,
+} from "./helpers/holders.ts";
 import { withNamespace } from "./helpers/netns.ts";
 import type { InspectedConnection, InspectReport } from "../lib/inspect/model.ts";
 
@@ -57,10 +62,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port, pid: serverPid } = await startHolderServer();
-    const { holder, first } = await startHolder([
-      "connect",
-      "127.0.0.1",
-      String(port),
+    const { holder, first } = await startClientHolder(port, [
       "off",
       "30/5/4",
       "300/60/5",
@@ -149,7 +151,7 @@ Deno.test({
       const s = await startHolderServer(inNs);
       let holder;
       try {
-        const h = await startHolder(["connect", "127.0.0.1", String(s.port), "20/4/3"], inNs);
+        const h = await startClientHolder(s.port, ["20/4/3"], inNs);
         holder = h.holder;
         // From the host's own namespace, the connection is not there at all.
         const host = await inspectJson(["--port", String(s.port)]);
@@ -175,13 +177,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder, first } = await startHolder([
-      "connect",
-      "127.0.0.1",
-      String(port),
-      "off",
-      "30/5/4",
-    ]);
+    const { holder, first } = await startClientHolder(port, ["off", "30/5/4"]);
     try {
       const r = await runCliAsNobody([
         "inspect",
@@ -224,7 +220,7 @@ Deno.test({
   ignore: ignore || !which("promtool"),
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder } = await startHolder(["connect", "127.0.0.1", String(port), "off", "30/5/4"]);
+    const { holder } = await startClientHolder(port, ["off", "30/5/4"]);
     try {
       const r = await runCli([
         "inspect",
@@ -315,7 +311,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder, first } = await startHolder(["connect", "127.0.0.1", String(port), "off"]);
+    const { holder, first } = await startClientHolder(port, ["off"]);
     try {
       const r = await runCliAsNobody(["set", "--pid", String(first.pid), "--period", "5s"]);
       assert.equal(r.code, 2, r.stderr);

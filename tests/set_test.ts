@@ -5,7 +5,7 @@
  */
 import assert from "assert";
 import { runCli, which } from "./helpers/cli.ts";
-import { eventually, startHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
+import { eventually, startClientHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
 import { withNamespace } from "./helpers/netns.ts";
 import { RuntimeError } from "../lib/cli/errors.ts";
 import { listSockets } from "../lib/inspect/enumerate.ts";
@@ -122,7 +122,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder, first } = await startHolder(["connect", "127.0.0.1", String(port), "off"]);
+    const { holder, first } = await startClientHolder(port, ["off"]);
     try {
       const clientPort = first.sockets[0].local[1];
       await setAndWatchProbes(first.pid, clientPort, port);
@@ -188,7 +188,7 @@ Deno.test({
         [["LISTEN", "changed", true]],
       );
       const accepted = server.next((l) => l.type === "accepted");
-      holder = (await startHolder(["connect", "127.0.0.1", String(port), "off"])).holder;
+      holder = (await startClientHolder(port, ["off"])).holder;
       const s = (await accepted).socket;
       assert.deepEqual([s.keepalive, s.idle, s.interval, s.count], [true, 7, 3, 2]);
     } finally {
@@ -208,7 +208,7 @@ Deno.test({
       try {
         const s = await startHolderServer(inNs);
         server = s.server;
-        const h = await startHolder(["connect", "127.0.0.1", String(s.port), "off"], inNs);
+        const h = await startClientHolder(s.port, ["off"], inNs);
         holder = h.holder;
         // The program blocks in recv() on its connection, as a client waiting for a reply does.
         const failed = holder.next((l) => l.type === "recv", 30_000);
@@ -257,14 +257,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder, first } = await startHolder([
-      "connect",
-      "127.0.0.1",
-      String(port),
-      "off",
-      "off",
-      "off",
-    ]);
+    const { holder, first } = await startClientHolder(port, ["off", "off", "off"]);
     const { sockets } = openForeignSockets();
     const process = await openChecked(sockets!, first.pid);
     try {
@@ -304,7 +297,7 @@ Deno.test({
   ignore,
   async fn() {
     const { server, port } = await startHolderServer();
-    const { holder, first } = await startHolder(["connect", "127.0.0.1", String(port), "off"]);
+    const { holder, first } = await startClientHolder(port, ["off"]);
     const { sockets } = openForeignSockets();
     const process = await openChecked(sockets!, first.pid);
     try {

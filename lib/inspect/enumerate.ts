@@ -3,6 +3,7 @@
  * a container's or pod's connections are seen from the host), and parses its output as it streams.
  */
 import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { spawnTool } from "../netns/run.ts";
 import {
   impliedState,
   type ListedSocket,
@@ -67,25 +68,7 @@ async function runSs(
   query: ListingQuery,
   onSocket: OnSocket,
 ): Promise<ListedSocket[]> {
-  const argv = [...prefix, "ss", ...ssArgs(query)];
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new RuntimeError(
-        `${argv[0]} is not installed (Debian/Ubuntu: apt-get install ${
-          argv[0] === "ss" ? "iproute2" : "util-linux"
-        })`,
-      );
-    }
-    throw err;
-  }
+  const child = spawnTool([...prefix, "ss", ...ssArgs(query)]);
   const parser = new SsListingParser(impliedState(query), onSocket);
   const stderr = new Response(child.stderr).text();
   let sockets: ListedSocket[];

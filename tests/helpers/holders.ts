@@ -116,6 +116,11 @@ export async function startHolder(args: string[], prefix: string[] = []) {
   }
 }
 
+/** A Python client with one connection per keep-alive SPEC (off, default, 30/5/4) to port. */
+export function startClientHolder(port: number, specs: string[], prefix: string[] = []) {
+  return startHolder(["connect", "127.0.0.1", String(port), ...specs], prefix);
+}
+
 /** A Python server holding every connection; resolves with it and its port. */
 export async function startHolderServer(prefix: string[] = [], host = "127.0.0.1") {
   const { holder, first } = await startHolder(["serve", host], prefix);
