@@ -3,7 +3,7 @@
  * the annotated timeline, and checks that the kernel did what keep-alive was configured to do.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { UsageError } from "./lib/cli/errors.ts";
+import { UsageError } from "./lib/errors.ts";
 import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { CLIENT_FLAGS, clientConfigFrom } from "./client.ts";

@@ -2,7 +2,7 @@
  * tcpdump, run through Deno.Command with an argument list (never a shell), streaming
  * packet-buffered pcap on stdout. Its failures become one-line errors that say how to fix them.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 
 export interface TcpdumpOptions {
   iface: string;

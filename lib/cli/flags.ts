@@ -3,7 +3,7 @@
  * reachable), turning its long multi-sentence errors into one-line usage errors.
  */
 import { parseArgs } from "util";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 import { parseDuration } from "../duration.ts";
 
 export interface FlagSpec {

@@ -5,9 +5,9 @@
  * packet. Only keep-alive can tell the client: after idle + interval × count unanswered probes
  * its kernel gives up, resets the connection and the client's read fails with ETIMEDOUT.
  */
-import type { ClientConfig } from "../../client.ts";
-import { UsageError } from "../cli/errors.ts";
-import type { EventProcess } from "../cli/event_process.ts";
+import type { ClientConfig } from "../roles/client.ts";
+import { UsageError } from "../errors.ts";
+import type { EventProcess } from "../process/event_process.ts";
 import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EventOf } from "../events.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";

@@ -9,9 +9,9 @@
  * (policy drop; established/related and new SYNs accepted) and a conntrack established-timeout of
  * --firewall-timeout, with nf_conntrack_tcp_loose=0 so a forgotten connection is not re-adopted.
  */
-import type { ClientConfig } from "../../client.ts";
-import { UsageError } from "../cli/errors.ts";
-import type { EventProcess } from "../cli/event_process.ts";
+import type { ClientConfig } from "../roles/client.ts";
+import { UsageError } from "../errors.ts";
+import type { EventProcess } from "../process/event_process.ts";
 import type { EventOf } from "../events.ts";
 import { formatDuration } from "../duration.ts";
 import { mustRun, run } from "../netns/run.ts";

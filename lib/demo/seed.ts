@@ -2,8 +2,8 @@
  * The Go example's three terminals in one run: server, client and an observer together, then a
  * verdict comparing what keep-alive was configured to do with what was observed.
  */
-import { type ClientConfig, runClient } from "../../client.ts";
-import { runServer } from "../../server.ts";
+import { type ClientConfig, runClient } from "../roles/client.ts";
+import { runServer } from "../roles/server.ts";
 import type { TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";

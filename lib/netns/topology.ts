@@ -4,7 +4,7 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** Namespaces, veth links and nftables need Linux and root; anything else is a usage error. */
 export function requireRoot(what: string): void {

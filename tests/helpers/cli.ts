@@ -3,8 +3,8 @@
  * permission set from deno.json that the tasks and the compiled binary get.
  */
 import type { TcpkaEvent } from "../../lib/events.ts";
-import { EventProcess } from "../../lib/cli/event_process.ts";
-import { V8_FLAGS } from "../../lib/cli/runtime_flags.ts";
+import { EventProcess } from "../../lib/process/event_process.ts";
+import { V8_FLAGS } from "../../lib/process/runtime_flags.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
