@@ -8,7 +8,7 @@ import {
   durationFlag,
   integerFlag,
   noPositionals,
-  parseFlags,
+  parseCommandLine,
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
@@ -55,7 +55,7 @@ Examples:
   sudo tcpka capture --raw --filter 'tcp and port 12345 and tcp[13] & 16 != 0 and tcp[12] & 15 = 0'`;
 
 export function parseCaptureArgs(args: string[]): CaptureConfig {
-  const parsed = parseFlags("capture", args, {
+  const parsed = parseCommandLine("capture", args, {
     port: { type: "string" },
     host: { type: "string" },
     interface: { type: "string", short: "i" },

@@ -10,7 +10,7 @@ import {
   type FlagValues,
   integerFlag,
   noPositionals,
-  parseFlags,
+  parseCommandLine,
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
@@ -70,7 +70,7 @@ export const CLIENT_FLAGS: FlagSpecs = {
 };
 
 export function parseClientArgs(args: string[]): ClientConfig {
-  const parsed = parseFlags("client", args, CLIENT_FLAGS);
+  const parsed = parseCommandLine("client", args, CLIENT_FLAGS);
   noPositionals("client", parsed);
   return clientConfigFrom("client", parsed.values);
 }

@@ -4,7 +4,13 @@
  */
 import type { Command } from "./lib/cli/command.ts";
 import { UsageError } from "./lib/errors.ts";
-import { durationFlag, noPositionals, parseFlags, portFlag, stringFlag } from "./lib/cli/flags.ts";
+import {
+  durationFlag,
+  noPositionals,
+  parseCommandLine,
+  portFlag,
+  stringFlag,
+} from "./lib/cli/flags.ts";
 import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
 import { listenForShutdown } from "./lib/cli/signals.ts";
 import { runServer, type ServerConfig } from "./lib/roles/server.ts";
@@ -40,7 +46,7 @@ Examples:
 Ctrl-C or SIGTERM stops accepting, closes every connection and prints a summary (exit 0).`;
 
 export function parseServerArgs(args: string[]): ServerConfig {
-  const parsed = parseFlags("server", args, {
+  const parsed = parseCommandLine("server", args, {
     host: { type: "string" },
     port: { type: "string" },
     hold: { type: "string" },

@@ -3,7 +3,7 @@
  * timers and probes of any process's connections; no root, no capture) is lib/roles/watch.ts.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { durationFlag, noPositionals, parseFlags, portFlag } from "./lib/cli/flags.ts";
+import { durationFlag, noPositionals, parseCommandLine, portFlag } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { runWatch, type WatchConfig } from "./lib/roles/watch.ts";
@@ -26,7 +26,7 @@ Example:
   tcpka watch --port 12345 &  tcpka server &  tcpka client`;
 
 export function parseWatchArgs(args: string[]): WatchConfig {
-  const parsed = parseFlags("watch", args, {
+  const parsed = parseCommandLine("watch", args, {
     port: { type: "string" },
     poll: { type: "string" },
     duration: { type: "string" },

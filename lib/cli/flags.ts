@@ -19,7 +19,7 @@ export interface ParsedFlags {
 }
 
 /** Parses `args` strictly against `specs`; every flag also gets `--help`/`-h`. */
-export function parseFlags(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
+export function parseCommandLine(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
   try {
     const { values, positionals } = parseArgs({
       args,

@@ -37,7 +37,7 @@ export type CollectorFactory = (
 ) => Promise<{ collector: EvidenceCollector; fallbackReason?: string }>;
 
 /** Passes events on to `inner`, letting the demo watch them go by. */
-export function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
+function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
   return {
     emit(e) {
       onEvent(e);
@@ -48,7 +48,7 @@ export function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter
 }
 
 /** The requested port, or a free one if it is taken (so the demo runs beside a real server). */
-export function choosePort(host: string, wanted: number): { port: number; moved: boolean } {
+function choosePort(host: string, wanted: number): { port: number; moved: boolean } {
   const free = () => {
     const probe = Deno.listen({ hostname: host, port: 0 });
     const port = probe.addr.port;

@@ -103,9 +103,3 @@ async function removeStale(): Promise<void> {
     if (pids.code === 0 && pids.stdout.trim() === "") await run(["ip", "netns", "del", name]);
   }
 }
-
-/** Names of our namespaces currently present (tests assert none are left behind). */
-export async function listOurNamespaces(): Promise<string[]> {
-  const list = await run(["ip", "netns", "list"]);
-  return list.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter((n) => n?.startsWith(PREFIX));
-}

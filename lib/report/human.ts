@@ -9,7 +9,7 @@ import { formatClock, formatDuration } from "../duration.ts";
 import type { Styler } from "./style.ts";
 import { formatConnectionSummary, PacketLines } from "./packets.ts";
 
-export const END_REASON_TEXT: Record<EndReason, string> = {
+const END_REASON_TEXT: Record<EndReason, string> = {
   "hold-expired": "closed by us after the hold time",
   "peer-closed": "closed by the peer (FIN)",
   "peer-reset": "reset by the peer (RST)",
@@ -114,8 +114,8 @@ function formatBody(event: RoleEvent, style: Styler): string[] {
         style(
           "green",
           `#${event.id} echo received (${event.bytes} bytes, round trip ${
-            event.rttMs.toFixed(1)
-          }ms)`,
+            formatDuration(event.rttMs)
+          })`,
         ),
       ];
     case "warning":
@@ -175,7 +175,7 @@ function sourceText(report: KeepAliveReport): string {
   }
 }
 
-export function formatValues(values: KeepAliveValues): string {
+function formatValues(values: KeepAliveValues): string {
   const t = (ms: number | null) => (ms === null ? "?" : formatDuration(ms));
   return `idle ${t(values.idleMs)}, interval ${t(values.intervalMs)}, count ${values.count ?? "?"}`;
 }

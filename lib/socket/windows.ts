@@ -49,8 +49,8 @@ export const WSAENOPROTOOPT = 10042;
 export const WSAENOTCONN = 10057;
 
 /** Idle and interval Windows uses when a socket does not set them (documented defaults). */
-export const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
-export const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
+const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
+const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
 
 /** `struct tcp_keepalive { u_long onoff, keepalivetime, keepaliveinterval; }`: 12 bytes, LE. */
 export function encodeTcpKeepalive(on: boolean, idleMs: number, intervalMs: number): Uint8Array {
@@ -91,7 +91,7 @@ export function isUnsupportedOption(wsaError: number): boolean {
   return wsaError === WSAENOPROTOOPT || wsaError === WSAEINVAL;
 }
 
-export type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
+type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
 
 /**
  * Which call sets `request`'s times: setsockopt (whole seconds, readable) unless it is known to be
@@ -105,7 +105,7 @@ export function chooseMethod(request: KeepAliveRequest, timesSupported: boolean)
 }
 
 /** A read-back that also says where its values came from (the socket, or what was set). */
-export interface WindowsReading extends KeepAliveReading {
+interface WindowsReading extends KeepAliveReading {
   source: ValuesSource; // always set: "as-set" after SIO_KEEPALIVE_VALS
 }
 
