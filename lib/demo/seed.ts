@@ -50,9 +50,9 @@ function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
 /** The requested port, or a free one if it is taken (so the demo runs beside a real server). */
 function choosePort(host: string, wanted: number): { port: number; moved: boolean } {
   const free = () => {
-    const probe = Deno.listen({ hostname: host, port: 0 });
-    const port = probe.addr.port;
-    probe.close();
+    const trial = Deno.listen({ hostname: host, port: 0 });
+    const port = trial.addr.port;
+    trial.close();
     return port;
   };
   if (wanted === 0) return { port: free(), moved: false };

@@ -103,13 +103,10 @@ export async function runClient(
     );
 
   const ticker = setInterval(() => {
-    const elapsed = performance.now() - startedAt;
+    // Tenths of a second, so the line ticks evenly.
+    const elapsed = formatDuration(Math.floor((performance.now() - startedAt) / 100) * 100);
     const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
-    reporter.progress(
-      `holding ${open} connection${open === 1 ? "" : "s"}: ${
-        (elapsed / 1000).toFixed(1)
-      }s / ${hold}`,
-    );
+    reporter.progress(`holding ${open} connection${open === 1 ? "" : "s"}: ${elapsed} / ${hold}`);
   }, 250);
   try {
     await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
