@@ -1,7 +1,7 @@
 /** The firewall-idle scenario end to end, its refusals, and cleanup on every exit path. */
 import assert from "assert";
 import { CliProcess, runCli, runCliAsNobody, which } from "./helpers/cli.ts";
-import { listOurNamespaces, namespacesLeftSince, namespacesSince } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const skipWhy = root ? "" : " (skipped: needs root for network namespaces)";
@@ -17,7 +17,6 @@ Deno.test({
     `firewall-idle (timeout 3s, idle 5s, period 1s): keep-alive survives, the other does not${skipWhy}`,
   ignore: !root,
   async fn() {
-    const before = await listOurNamespaces();
     for (let run = 1; run <= 2; run++) {
       // Twice in a row: the first run must leave nothing that breaks the second. The second
       // gives the client flags the scenario uses: idle and interval apart, the user timeout.
@@ -49,7 +48,7 @@ Deno.test({
           .filter((o) => o.type === "sent");
         assert.deepEqual(sent.map((o) => o.bytes), [5, 5], "--message hello is what both send");
       }
-      assert.deepEqual(await namespacesLeftSince(before), []);
+      assert.deepEqual(await namespacesOf(r.pid!), []);
     }
   },
 });
@@ -70,12 +69,11 @@ for (const [args, pattern] of refusals) {
     name: `firewall-idle refuses ${args.join(" ")} (exit 2)${skipWhy}`,
     ignore: !root,
     async fn() {
-      const before = await listOurNamespaces();
       const r = await runCli(["demo", "--scenario", "firewall-idle", ...args]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, pattern);
       assert.equal(r.stderr.trim().split("\n").length, 1);
-      assert.deepEqual(await namespacesLeftSince(before), []);
+      assert.deepEqual(await namespacesOf(r.pid!), []);
     },
   });
 }
@@ -130,15 +128,14 @@ for (const scenario of ["firewall-idle", "dead-peer"]) {
     name: `Ctrl-C during ${scenario} removes every namespace${skipWhy}`,
     ignore: !root,
     async fn() {
-      const before = await listOurNamespaces();
       const demo = new CliProcess(["demo", "--scenario", scenario, "--json", "--period", "1s"]);
       // Interrupt once the roles are running inside the namespaces.
       await demo.waitFor((e) => e.type === "keepalive", 20_000);
-      assert.ok((await namespacesSince(before)).length >= 2, "namespaces were not created");
+      assert.ok((await namespacesOf(demo.child.pid)).length >= 2, "namespaces were not created");
       demo.stop("SIGINT");
       const done = await demo.done;
       assert.notEqual(done.code, 0);
-      assert.deepEqual(await namespacesLeftSince(before), []);
+      assert.deepEqual(await namespacesOf(demo.child.pid), []);
     },
   });
 }

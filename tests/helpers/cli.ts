@@ -13,6 +13,8 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The tcpka process's pid (its network namespaces are named tcpka-<pid>-…). */
+  pid?: number;
 }
 
 export function cliArgs(args: string[]): string[] {
@@ -35,7 +37,12 @@ export async function runCli(
   const out = await child.output();
   clearTimeout(timer);
   const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    pid: child.pid,
+  };
 }
 
 /** A running tcpka with `--json`, started like `runCli`. */
