@@ -3,8 +3,8 @@
  * by process, with its keep-alive as the socket holds it, and which ones a middlebox will kill.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
+import { RuntimeError, UsageError } from "./lib/errors.ts";
+import { durationFlag, noPositionals, parseCommandLine, stringFlag } from "./lib/cli/flags.ts";
 import { pidAndFilters } from "./lib/cli/socket_filters.ts";
 import { openForeignSockets } from "./lib/inspect/open.ts";
 import { inspectConnections } from "./lib/inspect/inspect.ts";
@@ -53,7 +53,7 @@ Examples:
   sudo tcpka inspect --path-timeout 350s --format prometheus > /var/lib/node_exporter/tcpka.prom`;
 
 export function parseInspectArgs(args: string[]): InspectConfig {
-  const parsed = parseFlags("inspect", args, {
+  const parsed = parseCommandLine("inspect", args, {
     pid: { type: "string" },
     port: { type: "string" },
     dst: { type: "string" },

@@ -3,8 +3,8 @@
  * without restarting it.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { durationFlag, noPositionals, parseFlags } from "./lib/cli/flags.ts";
+import { RuntimeError, UsageError } from "./lib/errors.ts";
+import { durationFlag, noPositionals, parseCommandLine } from "./lib/cli/flags.ts";
 import { KEEPALIVE_HELP, keepAliveFromFlags, withUserTimeout } from "./lib/cli/keepalive_flags.ts";
 import { pidAndFilters } from "./lib/cli/socket_filters.ts";
 import type { OptionChange } from "./lib/inspect/foreign.ts";
@@ -58,7 +58,7 @@ Examples:
   sudo tcpka set --pid 4242 --period 30s --listeners --dry-run`;
 
 export function parseSetArgs(args: string[]): SetConfig {
-  const parsed = parseFlags("set", args, {
+  const parsed = parseCommandLine("set", args, {
     pid: { type: "string" },
     period: { type: "string" },
     idle: { type: "string" },

@@ -1,7 +1,7 @@
 /** `demo --scenario rescue` end to end: set --pid saves one running client, not its twin. */
 import assert from "assert";
 import { runCli, which } from "./helpers/cli.ts";
-import { listOurNamespaces } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 import type { SetReport } from "../lib/inspect/set_live.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
@@ -44,8 +44,8 @@ Deno.test({
     assert.match(rescued.result, /^echo received/);
     assert.match(twin.result, /^no answer/);
     assert.ok(table.pass);
-    // The scenario's namespaces (named after the demo's pid) are gone.
-    const prefix = set.namespace.name!.replace(/-client$/, "-");
-    assert.deepEqual((await listOurNamespaces()).filter((n) => n.startsWith(prefix)), []);
+    // The scenario's namespaces (named after the demo's pid, tcpka-<pid>-client) are gone.
+    const demoPid = Number(/^tcpka-(\d+)-client$/.exec(set.namespace.name!)?.[1]);
+    assert.deepEqual(await namespacesOf(demoPid), []);
   },
 });

@@ -7,7 +7,7 @@ import assert from "assert";
 import { runCli, which } from "./helpers/cli.ts";
 import { eventually, startClientHolder, startHolderServer, startSocat } from "./helpers/holders.ts";
 import { withNamespace } from "./helpers/netns.ts";
-import { RuntimeError } from "../lib/cli/errors.ts";
+import { RuntimeError } from "../lib/errors.ts";
 import { listSockets } from "../lib/inspect/enumerate.ts";
 import { openForeignSockets } from "../lib/inspect/open.ts";
 import { openChecked, setListed, type SetReport } from "../lib/inspect/set_live.ts";

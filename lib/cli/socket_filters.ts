@@ -1,5 +1,5 @@
 /** The flags that pick another process's sockets (--pid, --port, --dst), for inspect and set. */
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 import { type FlagValues, integerFlag, stringFlag } from "./flags.ts";
 import type { ListingQuery } from "../inspect/listing.ts";
 import { parseIp } from "../ip.ts";

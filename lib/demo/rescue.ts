@@ -6,7 +6,7 @@
  * both send: the rescued one's probes kept the firewall's entry alive and its echo comes back, the
  * untouched twin's data is dropped.
  */
-import type { ClientConfig } from "../../client.ts";
+import type { ClientConfig } from "../roles/client.ts";
 import { formatDuration } from "../duration.ts";
 import { openForeignSockets } from "../inspect/open.ts";
 import { setExitCode, setKeepAlive } from "../inspect/set_live.ts";
@@ -17,6 +17,8 @@ import type { EvidenceChoice } from "./seed.ts";
 
 /** How long the clients sit idle, without keep-alive, before the rescue. */
 const IDLE_BEFORE_RESCUE_MS = 1000;
+/** The probe count set when --count is not given: a dead peer is noticed in a few intervals. */
+const RESCUE_COUNT = 3;
 
 export function runRescueDemo(
   client: ClientConfig,
@@ -25,7 +27,8 @@ export function runRescueDemo(
   json: boolean,
   signal: AbortSignal,
 ): Promise<number> {
-  const change = { enabled: true, idleMs: fw.periodMs, intervalMs: fw.periodMs, count: 3 };
+  const { idleMs, intervalMs, count } = fw.keepalive;
+  const change = { enabled: true, idleMs, intervalMs, count: count ?? RESCUE_COUNT };
   let setHolds = false;
   return runBehindFirewall(
     "rescue",
@@ -46,8 +49,9 @@ export function runRescueDemo(
       await Promise.all([rescued, twin].map((p) => p.waitFor((e) => e.type === "connected")));
       await new Promise((r) => setTimeout(r, IDLE_BEFORE_RESCUE_MS));
       timeline.note(
-        `while both sit idle: tcpka set --pid ${pid} --period ${formatDuration(fw.periodMs)} ` +
-          "--count 3 (no restart, nothing else changed)",
+        `while both sit idle: tcpka set --pid ${pid} --idle ${formatDuration(change.idleMs)} ` +
+          `--interval ${formatDuration(change.intervalMs)} --count ${change.count} ` +
+          "(no restart, nothing else changed)",
       );
       const { sockets, why } = openForeignSockets();
       const report = await setKeepAlive(
@@ -66,10 +70,11 @@ export function runRescueDemo(
         outcome(
           "rescued",
           `off, then set --pid: ${describeChange(change).replace("keep-alive on, ", "")}`,
-          true,
+          Math.max(idleMs, intervalMs) < fw.firewallTimeoutMs,
           results[0],
+          fw.userTimeoutMs,
         ),
-        outcome("twin", "off", false, results[1]),
+        outcome("twin", "off", false, results[1], fw.userTimeoutMs),
       ];
       printVerdict(
         timeline,

@@ -2,7 +2,7 @@
  * Runs ss, in tcpka's own network namespace or in a process's (`nsenter --net=/proc/P/ns/net`, so
  * a container's or pod's connections are seen from the host), and parses its output as it streams.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 import { spawnTool } from "../netns/run.ts";
 import {
   impliedState,

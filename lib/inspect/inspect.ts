@@ -4,7 +4,7 @@
  * each against a path idle timeout. Each socket is read as soon as ss has printed it, so the
  * reading overlaps ss's own work instead of following it.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 import { readSystemDefaults } from "../keepalive/system_defaults.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";

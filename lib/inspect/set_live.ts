@@ -4,7 +4,7 @@
  * listed (a mismatch is skipped and reported, never touched), changed, read back, and the copy
  * closed. Nothing else is done to the socket: no close, shutdown or write on the target's own.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
 import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets, type NamespaceRead } from "./enumerate.ts";

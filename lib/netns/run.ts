@@ -1,5 +1,5 @@
 /** Running system tools (ip, nft, sysctl, ss) with one-line errors that name the command. */
-import { RuntimeError } from "../cli/errors.ts";
+import { RuntimeError } from "../errors.ts";
 
 export interface RunResult {
   code: number;

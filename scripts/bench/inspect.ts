@@ -14,7 +14,7 @@
  * self-contained until that layout is on main, and exports inspectBench for it.)
  */
 import { parseArgs } from "util";
-import { V8_FLAGS } from "../../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../../lib/process/runtime_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const TCPKA = [Deno.execPath(), "run", "-q", "-P", ...V8_FLAGS, "--no-prompt", `${ROOT}main.ts`];
