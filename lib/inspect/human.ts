@@ -33,7 +33,7 @@ export function renderInspect(report: InspectReport, style: Style): string[] {
   lines.push(
     `${total} connection${total === 1 ? "" : "s"} in ${processes} process${
       processes === 1 ? "" : "es"
-    }${hidden ? ` and ${hidden} whose owner is not visible` : ""}` +
+    }${hidden ? ` and ${hidden} without a visible process` : ""}` +
       (timeout === null
         ? " (add --path-timeout D for a verdict per connection)"
         : `, ${atRisk} at risk behind a ${formatDuration(timeout)} idle timeout`),
@@ -88,7 +88,7 @@ function table(
         s.state === "LISTEN" ? "*" : formatEndpoint(s.peer, s.peerPort)
       }`,
       s.state,
-      `${approx(s.lastSndMs)} / ${approx(s.lastRcvMs)}`,
+      s.state === "LISTEN" ? "-" : `${approx(s.lastSndMs)} / ${approx(s.lastRcvMs)}`,
       `${s.recvQ} / ${s.sendQ}`,
       s.totalRetransmits ? `${s.retransmits}/${s.totalRetransmits}` : "0",
       keepAliveText(c.keepalive),

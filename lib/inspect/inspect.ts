@@ -29,8 +29,12 @@ export interface InspectOptions {
   pathTimeoutMs: number | null;
 }
 
-const OWNER_HIDDEN = "owner not visible to this user (ss -p shows other users' processes only " +
-  "to root)";
+/** Why a socket has no owner: to root, none holds it; to anyone else, it may be hidden. */
+function noOwnerReason(): string {
+  return Deno.uid() === 0
+    ? "no process holds it (time-wait, orphaned, or not yet accepted)"
+    : "owner not visible to this user (ss -p shows other users' processes only to root)";
+}
 
 /** `sockets` null: this process cannot copy descriptors at all (`noSockets` says why). */
 export async function inspectConnections(
@@ -67,7 +71,7 @@ export async function inspectConnections(
   for (const group of groups) {
     const failure = group.pid === null ? null : reader?.failureOf(group.pid);
     const note = group.pid === null
-      ? OWNER_HIDDEN
+      ? noOwnerReason()
       : !reader
       ? noSockets
       : failure
@@ -112,7 +116,9 @@ function groupByOwner(connections: InspectedConnection[]): ProcessGroup[] {
     const key = c.owner?.pid ?? null;
     let group = byPid.get(key);
     if (!group) {
-      group = { pid: key, command: c.owner?.command ?? "(owner not visible)", connections: [] };
+      const command = c.owner?.command ??
+        (Deno.uid() === 0 ? "(no process)" : "(owner not visible)");
+      group = { pid: key, command, connections: [] };
       byPid.set(key, group);
     }
     group.connections.push(c);

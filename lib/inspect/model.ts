@@ -68,6 +68,7 @@ export interface InspectReport {
 
 /** Time since the last segment either way: what a middlebox's idle timer counts. */
 export function idleOf(s: ListedSocket): number | null {
+  if (s.state === "LISTEN") return null; // a listener carries no traffic of its own
   return minKnown(minKnown(s.lastSndMs, s.lastRcvMs), s.lastAckMs);
 }
 
