@@ -6,7 +6,7 @@ import type { Command } from "./lib/cli/command.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { durationFlag, noPositionals, parseCommandLine, stringFlag } from "./lib/cli/flags.ts";
 import { pidAndFilters } from "./lib/cli/socket_filters.ts";
-import { openForeignSockets } from "./lib/inspect/open.ts";
+import { openSocketLayer } from "./lib/inspect/socket_layer.ts";
 import { inspectConnections } from "./lib/inspect/inspect.ts";
 import type { ListingQuery, StateFilter } from "./lib/inspect/listing.ts";
 import { renderInspect } from "./lib/inspect/human.ts";
@@ -90,7 +90,7 @@ export async function runInspect(config: InspectConfig): Promise<number> {
   if (Deno.build.os !== "linux") {
     throw new RuntimeError("inspect reads the Linux socket table; it runs on Linux only");
   }
-  const { sockets, why } = openForeignSockets();
+  const { sockets, why } = openSocketLayer();
   const report = await inspectConnections(
     { query: config.query, pid: config.pid, pathTimeoutMs: config.pathTimeoutMs },
     sockets,

@@ -7,9 +7,9 @@ import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { durationFlag, noPositionals, parseCommandLine } from "./lib/cli/flags.ts";
 import { KEEPALIVE_HELP, keepAliveFromFlags, withUserTimeout } from "./lib/cli/keepalive_flags.ts";
 import { pidAndFilters } from "./lib/cli/socket_filters.ts";
-import type { OptionChange } from "./lib/inspect/foreign.ts";
+import type { OptionChange } from "./lib/inspect/socket_copy.ts";
 import type { ListingQuery } from "./lib/inspect/listing.ts";
-import { openForeignSockets } from "./lib/inspect/open.ts";
+import { openSocketLayer } from "./lib/inspect/socket_layer.ts";
 import { setExitCode, setKeepAlive } from "./lib/inspect/set_live.ts";
 import { renderSet } from "./lib/inspect/set_human.ts";
 import { writeLine } from "./lib/report/output.ts";
@@ -112,7 +112,7 @@ export async function runSet(config: SetConfig): Promise<number> {
   if (Deno.build.os !== "linux") {
     throw new RuntimeError("set works on Linux only (pidfd_getfd)");
   }
-  const { sockets, why } = openForeignSockets();
+  const { sockets, why } = openSocketLayer();
   const report = await setKeepAlive(config, sockets, why);
   if (config.json) writeLine(JSON.stringify(report));
   else renderSet(report, makeStyler(stdoutWantsColor())).forEach(writeLine);

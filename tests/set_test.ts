@@ -9,7 +9,7 @@ import { eventually, startClientHolder, startHolderServer, startSocat } from "./
 import { withNamespace } from "./helpers/netns.ts";
 import { RuntimeError } from "../lib/errors.ts";
 import { listSockets } from "../lib/inspect/enumerate.ts";
-import { openForeignSockets } from "../lib/inspect/open.ts";
+import { openSocketLayer } from "../lib/inspect/socket_layer.ts";
 import { openChecked, setListed, type SetReport } from "../lib/inspect/set_live.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
@@ -258,7 +258,7 @@ Deno.test({
   async fn() {
     const { server, port } = await startHolderServer();
     const { holder, first } = await startClientHolder(port, ["off", "off", "off"]);
-    const { sockets } = openForeignSockets();
+    const { sockets } = openSocketLayer();
     const process = await openChecked(sockets!, first.pid);
     try {
       const [reused, closed, kept] = first.sockets;
@@ -298,7 +298,7 @@ Deno.test({
   async fn() {
     const { server, port } = await startHolderServer();
     const { holder, first } = await startClientHolder(port, ["off"]);
-    const { sockets } = openForeignSockets();
+    const { sockets } = openSocketLayer();
     const process = await openChecked(sockets!, first.pid);
     try {
       const listing = await listSockets({ states: "established", port });

@@ -8,7 +8,7 @@
  */
 import type { ClientConfig } from "../roles/client.ts";
 import { formatDuration } from "../duration.ts";
-import { openForeignSockets } from "../inspect/open.ts";
+import { openSocketLayer } from "../inspect/socket_layer.ts";
 import { setExitCode, setKeepAlive } from "../inspect/set_live.ts";
 import { describeChange, renderSet } from "../inspect/set_human.ts";
 import { type FirewallConfig, outcome, printVerdict, runBehindFirewall } from "./firewall_idle.ts";
@@ -53,7 +53,7 @@ export function runRescueDemo(
           `--interval ${formatDuration(change.intervalMs)} --count ${change.count} ` +
           "(no restart, nothing else changed)",
       );
-      const { sockets, why } = openForeignSockets();
+      const { sockets, why } = openSocketLayer();
       const report = await setKeepAlive(
         { pid, query: { states: "established" }, change, dryRun: false },
         sockets,

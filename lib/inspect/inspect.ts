@@ -10,7 +10,7 @@ import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
 import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets } from "./enumerate.ts";
-import { copySocket } from "./foreign.ts";
+import { copySocket } from "./socket_copy.ts";
 import type { ListedSocket, ListingQuery, Owner } from "./listing.ts";
 import {
   idleOf,

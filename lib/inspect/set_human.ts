@@ -1,7 +1,7 @@
 /** The human view of a SetReport: before → after per socket, and a summary. */
 import { formatDuration } from "../duration.ts";
 import { formatEndpoint } from "../ip.ts";
-import type { OptionChange, SocketOptionsRead } from "./foreign.ts";
+import type { OptionChange, SocketOptionsRead } from "./socket_copy.ts";
 import { keepAliveText } from "./human.ts";
 import type { SetReport } from "./set_live.ts";
 

@@ -8,7 +8,7 @@ import { RuntimeError, UsageError } from "../errors.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
 import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets, type NamespaceRead } from "./enumerate.ts";
-import { copySocket, type OptionChange, type SocketOptionsRead } from "./foreign.ts";
+import { copySocket, type OptionChange, type SocketOptionsRead } from "./socket_copy.ts";
 import type { ListedSocket, ListingQuery } from "./listing.ts";
 
 export interface SetOptions {

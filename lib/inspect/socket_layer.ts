@@ -1,7 +1,7 @@
 /** The socket layer as inspect and set need it, or why it is not there. */
 import { openSockets, type Sockets } from "../socket/mod.ts";
 
-export function openForeignSockets(): { sockets: Sockets | null; why: string } {
+export function openSocketLayer(): { sockets: Sockets | null; why: string } {
   const opened = openSockets();
   if (!opened.sockets) {
     return {
