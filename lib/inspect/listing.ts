@@ -143,23 +143,31 @@ export function parseListing(text: string, impliedState: string | null = null): 
   return parser.end();
 }
 
-const FIELD = /\S+/g;
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9;
+}
 const USER = /\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\)/g;
 const TIMER = /timer:\(([a-z_]+),([^,]+),(\d+)\)/;
 
 function parseHeader(line: string, impliedState: string | null): ListedSocket | null {
-  FIELD.lastIndex = 0;
   const fields: string[] = [];
   const first = line.charCodeAt(0);
   const withState = !(first >= 48 && first <= 57) || impliedState === null;
   if (!withState) fields.push(impliedState);
-  for (let m; fields.length < 5 && (m = FIELD.exec(line));) fields.push(m[0]);
-  if (fields.length < 5) return null;
+  // The first fields by hand, not by regular expression: this runs once per socket.
+  let at = 0;
+  while (fields.length < 5) {
+    while (at < line.length && isSpace(line.charCodeAt(at))) at++;
+    if (at >= line.length) return null;
+    const start = at;
+    while (at < line.length && !isSpace(line.charCodeAt(at))) at++;
+    fields.push(line.slice(start, at));
+  }
   const [state, recvQ, sendQ, localText, peerText] = fields;
   const [local, localPort] = splitEndpoint(localText);
   const [peer, peerPort] = splitEndpoint(peerText);
   const owners: Owner[] = [];
-  const users = line.indexOf("users:((", FIELD.lastIndex);
+  const users = line.indexOf("users:((", at);
   if (users >= 0) {
     USER.lastIndex = users;
     for (let m; (m = USER.exec(line));) {
