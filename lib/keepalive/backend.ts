@@ -2,6 +2,7 @@
 import type { PlatformTable } from "./constants.ts";
 import type { ApplyMethod, KeepAliveRequest, KeepAliveValues, ValuesSource } from "./settings.ts";
 import type { FoundHandle } from "./handle_finder.ts";
+import type { TcpInfo } from "./tcp_info.ts";
 
 export interface AppliedOptions {
   method: ApplyMethod;
@@ -28,6 +29,8 @@ export interface SocketOptionsBackend {
   apply(handle: number, request: KeepAliveRequest): AppliedOptions;
   /** What the kernel says is in force on this socket now. */
   read(handle: number, withUserTimeout?: boolean): ReadBack;
+  /** The connection's TCP_INFO; only where the platform has it (Linux). */
+  tcpInfo?(handle: number): TcpInfo | null;
   /** Aborts the connection with an RST now, instead of the FIN a close would send. */
   reset(handle: number): void;
 }

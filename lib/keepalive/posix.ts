@@ -2,6 +2,7 @@
 import type { PlatformTable } from "./constants.ts";
 import type { AppliedOptions, ReadBack, SocketOptionsBackend } from "./backend.ts";
 import type { KeepAliveRequest } from "./settings.ts";
+import { parseTcpInfo, TCP_INFO_MIN_BYTES, type TcpInfo } from "./tcp_info.ts";
 import { connectionKey, type FoundHandle, HandleFinder, Probe } from "./handle_finder.ts";
 import {
   type Endpoint,
@@ -60,6 +61,8 @@ export class PosixBackend implements SocketOptionsBackend {
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
   readonly #addresses = new Map<string, Uint8Array>();
+  readonly #info = new Uint8Array(TCP_INFO_BYTES);
+  readonly #infoLen = new Uint32Array(1);
 
   constructor(platform: PlatformTable) {
     this.platform = platform;
@@ -141,6 +144,17 @@ export class PosixBackend implements SocketOptionsBackend {
       return { handle: fd, backlog: p.os === "linux" ? this.#listenLimit(fd) : null };
     }
     throw new Error("could not find the listening socket's descriptor");
+  }
+
+  /** The connection's TCP_INFO (Linux), or null where the kernel refuses. */
+  tcpInfo(fd: number): TcpInfo | null {
+    if (this.platform.os !== "linux") return null;
+    const info = this.#info;
+    this.#infoLen[0] = info.length;
+    if (this.#libc.getsockopt(fd, this.platform.ipprotoTcp, TCP_INFO, info, this.#infoLen) !== 0) {
+      return null;
+    }
+    return this.#infoLen[0] < TCP_INFO_MIN_BYTES ? null : parseTcpInfo(info);
   }
 
   #listenLimit(fd: number): number | null {

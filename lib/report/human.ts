@@ -3,6 +3,7 @@ import type { EndReason, EventOf, TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport, KeepAliveValues } from "../keepalive/mod.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatDuration } from "../duration.ts";
+import { formatDiscoverEvent } from "./discover_view.ts";
 
 type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
 
@@ -85,6 +86,11 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
     }
     case "summary":
       return [formatSummary(event, style)];
+    case "discovering":
+    case "probe":
+    case "ended":
+    case "result":
+      return formatDiscoverEvent(event, style);
   }
 }
 

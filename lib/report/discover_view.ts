@@ -1,0 +1,125 @@
+/** The human view of `tcpka discover`'s events (the JSON view is the events themselves). */
+import type { DiscoverEvent, EventOf } from "../events.ts";
+import { formatDuration } from "../duration.ts";
+
+type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
+
+/** Seconds with two decimals under a minute, then minutes and seconds: measured, not configured. */
+export function formatIdle(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return s === 0 ? `${m}m` : `${m}m${String(s).padStart(2, "0")}s`;
+}
+
+export function formatRange(lowMs: number, highMs: number | null): string {
+  return highMs === null
+    ? `kept ≥ ${formatIdle(lowMs)}`
+    : `${formatIdle(lowMs)} – ${formatIdle(highMs)}`;
+}
+
+const EDGE_TEXT = {
+  "silent-drop": "silent drop: the probe vanished, nothing answered",
+  reset: "reset: the probe was answered with an RST",
+  "server-close": "the server closed the connection (FIN)",
+  none: "nothing closed it",
+} as const;
+
+export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string[] {
+  switch (event.type) {
+    case "discovering": {
+      const rungs = event.ladderMs.map((ms) => formatIdle(ms)).join(", ");
+      return [
+        `discovering how long ${style("bold", event.address)} keeps an idle connection: ` +
+        `${event.connections} connection${event.connections === 1 ? "" : "s"} at a time, ` +
+        `each probing once after one of these idle times: ${rungs}`,
+        `refined until within ${Math.round(event.precision * 100)}%; no data is sent, only ` +
+        "keep-alive probes (bare ACKs)",
+        style(
+          "dim",
+          `this takes about the timeout being measured, plus up to 30% to refine it: at most ` +
+            `about ${formatDuration(Math.ceil(event.worstMs / 1000) * 1000)} (if nothing closes ` +
+            "idle connections)",
+        ),
+      ];
+    }
+    case "probe": {
+      const range = `→ ${formatRange(event.lowMs, event.highMs)}`;
+      if (event.outcome === "answered") {
+        return [
+          `#${event.id} probe after ${formatIdle(event.idleMs)} idle: ${
+            style("green", "answered")
+          }` +
+          ` (${event.rttMs}ms) ${style("dim", range)}`,
+        ];
+      }
+      const how = event.outcome === "reset"
+        ? "answered with an RST"
+        : event.by === "kernel"
+        ? "no answer (the kernel gave up: ETIMEDOUT)"
+        : "no answer";
+      return [
+        `#${event.id} probe after ${formatIdle(event.idleMs)} idle: ${style("red", how)} ` +
+        style("dim", range),
+      ];
+    }
+    case "ended":
+      return [
+        `#${event.id} ${
+          event.edge === "server-close"
+            ? "closed by the server (FIN)"
+            : "reset (RST) before its probe"
+        } after ${formatIdle(event.ageMs)} idle`,
+      ];
+    case "result":
+      return formatResult(event, style);
+  }
+}
+
+function formatResult(r: EventOf<"result">, style: Styler): string[] {
+  const lines: string[] = [];
+  const prefix = r.interrupted ? "Interrupted; so far" : "Result";
+  if (r.edge === "none") {
+    lines.push(
+      style(
+        "bold",
+        `${prefix}: ${r.address} kept idle connections for at least ${formatIdle(r.lowMs)}`,
+      ) +
+        (r.interrupted ? "" : " (--max): nothing on the path or at the server forgot them"),
+    );
+  } else if (r.edge === "server-close") {
+    lines.push(
+      style(
+        "bold",
+        `${prefix}: the server closes connections idle for ${formatRange(r.lowMs, r.highMs)}`,
+      ) +
+        " — the server's own idle timeout, not the path's; keep-alive probes do not reset it " +
+        "(send application data, or reconnect)",
+    );
+  } else {
+    lines.push(
+      style(
+        "bold",
+        `${prefix}: the path forgets an idle connection after ${formatRange(r.lowMs, r.highMs)}`,
+      ),
+    );
+    lines.push(`  at the edge: ${EDGE_TEXT[r.edge]}`);
+    if (r.rstHint) lines.push(`  who reset it: ${r.rstHint}`);
+  }
+  if (r.recommendation) {
+    lines.push(
+      `  keep connections alive across it (idle and interval ≤ half of ${formatIdle(r.lowMs)}):`,
+      `    ${style("cyan", r.recommendation.client)}`,
+      `    ${style("cyan", r.recommendation.sysctl)}`,
+    );
+  }
+  lines.push(
+    style(
+      "dim",
+      `  measured in ${formatIdle(r.elapsedMs)} (the longest idle waited for: ` +
+        `${formatIdle(r.longestIdleMs)}), ${r.connectionsUsed} connections, precision ` +
+        `${Math.round(r.precision * 100)}%`,
+    ),
+  );
+  return lines;
+}
