@@ -68,8 +68,6 @@ export type DiscoverEvent =
     /** How long the connection had been idle when its probe went out (the kernel's clock). */
     idleMs: number;
     outcome: "answered" | "silent-drop" | "reset";
-    /** Answered: how long after the probe the ACK came. */
-    rttMs?: number;
     /** Forgotten: how that was decided (no answer within the wait, the kernel's ETIMEDOUT, an RST). */
     by?: "no-answer" | "kernel" | "rst";
     lowMs: number;

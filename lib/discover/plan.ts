@@ -1,16 +1,17 @@
 /**
- * When each idle connection should send its one probe. Pure: given what is known (the bracket),
- * the probes in flight and the ages of the connections not yet used, it says which to fire now,
- * when to fire the others, which are useless, and how many to open.
+ * When each connection should send its one probe, and when to open the next. Pure: given what is
+ * known (the bracket), the probes in flight, the ages of the connections not yet used and the
+ * rungs not yet opened, it says which to fire now, when to fire the others, which are useless, and
+ * what to open.
  *
- * The trick that keeps a run close to its theoretical minimum: a connection that has idled for
- * `a` can test any idle time ≥ a, decided at any moment before (discover sets TCP_KEEPIDLE to 1 s
- * then, and the kernel probes at once, because the connection has already idled longer). The
- * connections opened when earlier rungs of the ladder were answered have been idling since, so
- * when a rung is forgotten they can test points inside the bracket right away, or soon, instead
- * of a second round starting from zero. Refinement therefore overlaps the ladder; "rounds" are
- * pipelined rather than sequential.
+ * A connection that has idled for `a` can test any idle time ≥ a, chosen at any moment (discover
+ * sets TCP_KEEPIDLE to 1 s then, and the kernel probes at once because the connection has already
+ * idled longer). So once a rung is forgotten, the connections of the rungs above it, opened a
+ * little later each (ladder.ts), are idle for a little less than the edge: they test points inside
+ * the range at once, or soon. Refinement rounds thus overlap the ladder instead of starting over
+ * from zero.
  */
+import { OPEN_LEAD } from "./ladder.ts";
 
 export interface IdleConnection {
   id: number;
@@ -21,11 +22,15 @@ export interface IdleConnection {
 }
 
 export interface PlanInput {
+  /** Time since the run started. */
+  elapsedMs: number;
   lowMs: number;
   highMs: number | null;
   /** Idle times of probes sent whose answer is not in yet. */
   pendingMs: number[];
   idle: IdleConnection[];
+  /** Rungs whose connection has not been opened yet; those above maxMs are shadows (spares). */
+  unopenedRungs: number[];
   /** Connections open or opening now (idle + probes in flight). */
   live: number;
   capacity: number;
@@ -38,10 +43,12 @@ export interface PlanInput {
 export interface Plan {
   /** Idle time each connection is to be probed at (now, if not above its age). */
   fireAt: Map<number, number>;
-  /** Connections that cannot answer anything useful any more (older than the bracket's top). */
+  /** Connections that cannot answer anything useful any more (older than the range's top). */
   close: number[];
-  /** New connections to open now. */
-  open: number;
+  /** Rungs to open a connection for now. */
+  openRungs: number[];
+  /** Spare connections to open now (refinement points no open connection can reach). */
+  openSpares: number;
 }
 
 /** A gap needs another probe while its ends are more than the precision apart. */
@@ -78,7 +85,9 @@ export function plan(input: PlanInput): Plan {
   }
 
   // With nothing forgotten yet, --max itself must be tested to say "kept for at least --max".
-  if (highMs === null && lowMs < maxMs && !points.has(maxMs)) {
+  if (
+    highMs === null && lowMs < maxMs && !points.has(maxMs) && !input.unopenedRungs.includes(maxMs)
+  ) {
     const oldest = spares.filter((c) => c.ageMs <= maxMs).sort((a, b) => b.ageMs - a.ageMs)[0];
     if (oldest) {
       fireAt.set(oldest.id, maxMs);
@@ -87,41 +96,79 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
-  // Oldest spares first: they can reach the widest choice of points soonest.
-  spares.sort((a, b) => b.ageMs - a.ageMs);
-  for (const spare of spares) {
-    const sorted = [...points].filter((p) => p >= lowMs && p <= top).sort((a, b) => a - b);
-    let best: { at: number; cost: number; width: number } | null = null;
-    for (let i = 0; i + 1 < sorted.length; i++) {
-      const u = sorted[i], v = sorted[i + 1];
-      if (!tooWide(u, v, precision, minTestMs)) continue;
-      const g = splitPoint(u, v, minTestMs);
-      let at: number, cost: number;
-      if (spare.ageMs <= g) {
-        at = g;
-        cost = g - spare.ageMs;
-      } else if (spare.ageMs * Math.sqrt(1 + precision) < v) {
-        at = spare.ageMs; // past the middle but still a real split: test now
-        cost = 0;
-      } else continue;
-      const width = u === 0 ? Infinity : v / u;
-      if (best === null || cost < best.cost || (cost === best.cost && width > best.width)) {
-        best = { at, cost, width };
+  // Spares refine the range once it is known; before that they wait (the ladder is the search).
+  if (highMs !== null) {
+    // Oldest first: they can reach the widest choice of points soonest.
+    spares.sort((a, b) => b.ageMs - a.ageMs);
+    for (const spare of spares) {
+      const at = bestPoint(
+        spare.ageMs,
+        wideGaps(points, lowMs, top, precision, minTestMs),
+        minTestMs,
+      );
+      if (at !== null) {
+        fireAt.set(spare.id, at);
+        points.add(at);
       }
-    }
-    if (best) {
-      fireAt.set(spare.id, best.at);
-      points.add(best.at);
     }
   }
 
-  return { fireAt, close, open: Math.max(0, input.capacity - input.live + close.length) };
+  let free = Math.max(0, input.capacity - input.live + close.length);
+  // Shadow rungs (above --max) only prepare refinement; once the range is known they are moot.
+  const openRungs = input.unopenedRungs
+    .filter((x) => x > lowMs && (highMs === null || x < highMs))
+    .filter((x) => input.elapsedMs >= OPEN_LEAD * x)
+    .slice(0, free);
+  free -= openRungs.length;
+  // A new connection is the slowest way to test a point (it starts from zero): only for gaps
+  // that no connection could take.
+  const unserved = highMs === null ? 0 : wideGaps(points, lowMs, top, precision, minTestMs).length;
+  return { fireAt, close, openRungs, openSpares: Math.min(free, unserved) };
 }
 
 /**
- * How long a run will take, said before it starts: about the idle timeout being measured plus
- * the refinement (within ~30% of it); when nothing forgets the connections, --max.
+ * Where a spare idle for `ageMs` should test: now, if its age splits a gap; otherwise the middle
+ * of the gap it can reach soonest (the widest, on a tie). null: no gap it can help with.
  */
-export function estimate(maxMs: number): { typicalFactor: number; worstMs: number } {
-  return { typicalFactor: 1.3, worstMs: Math.round(maxMs * 1.3) };
+function bestPoint(ageMs: number, gaps: [number, number][], minTestMs: number): number | null {
+  let best: { at: number; cost: number; width: number } | null = null;
+  for (const [u, v] of gaps) {
+    const g = splitPoint(u, v, minTestMs);
+    let at: number;
+    if (ageMs <= g) at = g; // reach the middle
+    else if (ageMs < v) at = ageMs; // past the middle but inside: test now
+    else continue;
+    const cost = at - ageMs;
+    const width = u === 0 ? Infinity : v / u;
+    if (best === null || cost < best.cost || (cost === best.cost && width > best.width)) {
+      best = { at, cost, width };
+    }
+  }
+  return best?.at ?? null;
+}
+
+/** Neighbouring points in [low, top] still further apart than the precision. */
+function wideGaps(
+  points: Set<number>,
+  lowMs: number,
+  top: number,
+  precision: number,
+  minTestMs: number,
+): [number, number][] {
+  const sorted = [...points].filter((p) => p >= lowMs && p <= top).sort((a, b) => a - b);
+  const gaps: [number, number][] = [];
+  for (let i = 0; i + 1 < sorted.length; i++) {
+    if (tooWide(sorted[i], sorted[i + 1], precision, minTestMs)) {
+      gaps.push([sorted[i], sorted[i + 1]]);
+    }
+  }
+  return gaps;
+}
+
+/**
+ * How long a run will take, said before it starts: about 1.1× the first rung above the idle
+ * timeout being measured; when nothing forgets the connections, 1.1 × --max.
+ */
+export function estimate(maxMs: number): { worstMs: number } {
+  return { worstMs: Math.round(maxMs * (1 + OPEN_LEAD)) + 1000 };
 }

@@ -17,10 +17,12 @@ const FIRE_IDLE_MS = 1000;
 /** Bounds on how long an unanswered probe is waited for (the connection's RTO, in between). */
 const MIN_ANSWER_WAIT_MS = 200;
 const MAX_ANSWER_WAIT_MS = 3000;
+/** Two kernel ticks at HZ=100, the coarsest clock: how late a fired probe may leave. */
+const TICK_MARGIN_MS = 20;
 
 /** How one connection answered its question. */
 export type ProbeOutcome =
-  | { kind: "answered"; idleMs: number; rttMs: number }
+  | { kind: "answered"; idleMs: number }
   | {
     kind: "forgotten";
     idleMs: number;
@@ -176,16 +178,25 @@ export class ProbeConnection {
     const sinceFire = now - this.firedAt;
     // Before the probe the last ACK was firedIdleMs old; one newer than half that is the answer.
     if (info.lastAckRecvMs < sinceFire + this.firedIdleMs / 2) {
-      return {
-        kind: "answered",
-        idleMs: this.firedIdleMs,
-        rttMs: Math.max(0, sinceFire - info.lastAckRecvMs),
-      };
+      return { kind: "answered", idleMs: this.firedIdleMs };
     }
     if (sinceFire >= this.answerWaitMs && info.probes >= 1) {
-      return { kind: "forgotten", idleMs: this.firedIdleMs, edge: "silent-drop", by: "no-answer" };
+      return {
+        kind: "forgotten",
+        idleMs: this.#probeIdleAtMost(),
+        edge: "silent-drop",
+        by: "no-answer",
+      };
     }
     return null;
+  }
+
+  /**
+   * The probe leaves at the kernel's next timer tick after fire(), and TCP_INFO counts in ticks:
+   * a forgotten probe's idle is stated as at most this, so the range never excludes the truth.
+   */
+  #probeIdleAtMost(): number {
+    return this.firedIdleMs + TICK_MARGIN_MS;
   }
 
   /** Closes it: a FIN while the path still knows it, an RST (nothing lingering) once it does not. */
@@ -218,7 +229,7 @@ export class ProbeConnection {
       if (reason === "peer-reset") {
         outcome = this.firedAt === null
           ? { kind: "ended", ageMs: Math.round(this.ageMs()), edge: "reset" }
-          : { kind: "forgotten", idleMs: this.firedIdleMs, edge: "reset", by: "rst" };
+          : { kind: "forgotten", idleMs: this.#probeIdleAtMost(), edge: "reset", by: "rst" };
       } else if (reason === "timed-out" && this.firedAt !== null) {
         outcome = {
           kind: "forgotten",

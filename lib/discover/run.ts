@@ -5,7 +5,7 @@
  */
 import type { Reporter } from "../report/reporter.ts";
 import { Bracket, type Edge } from "./bracket.ts";
-import { ladder } from "./ladder.ts";
+import { ladder, OPEN_LEAD, shadowRungs } from "./ladder.ts";
 import { estimate, plan } from "./plan.ts";
 import { type ProbeConnection, type ProbeOutcome, Prober } from "./prober.ts";
 import { recommend } from "./recommend.ts";
@@ -49,7 +49,8 @@ export async function runDiscover(
     connectTimeoutMs: config.connectTimeoutMs,
   });
   const rungs = ladder(config.minMs, config.maxMs, config.connections);
-  const started = performance.now();
+  const unopened = [...rungs, ...shadowRungs(rungs)];
+  let started = performance.now();
   const bracket = new Bracket();
   const live = new Map<number, ProbeConnection>();
   const openings = new Set<Promise<void>>();
@@ -60,14 +61,15 @@ export async function runDiscover(
   let longestIdleMs = 0;
   let fatal: unknown = null;
   let wake = () => {};
+  let finishedAt = 0;
 
   const onOutcome = (c: ProbeConnection, o: ProbeOutcome) => {
     outcomes.push([c, o]);
     wake();
   };
-  const openOne = (rungMs: number | null): Promise<void> => {
+  const openConnection = (rung: number | null): Promise<void> => {
     const id = nextId++;
-    const opening = prober.open(id, rungMs, onOutcome).then(
+    const opening = prober.open(id, rung, onOutcome).then(
       (c) => {
         live.set(id, c);
       },
@@ -80,6 +82,11 @@ export async function runDiscover(
     });
     openings.add(opening);
     return opening;
+  };
+  const openRung = (rungMs: number): Promise<void> => {
+    unopened.splice(unopened.indexOf(rungMs), 1);
+    // Shadow rungs above --max are spares from the start (ladder.ts).
+    return openConnection(rungMs > config.maxMs ? null : rungMs);
   };
 
   const handle = (c: ProbeConnection, o: ProbeOutcome) => {
@@ -110,7 +117,7 @@ export async function runDiscover(
       id: c.id,
       idleMs: o.idleMs,
       outcome: o.kind === "answered" ? "answered" : o.edge,
-      ...(o.kind === "answered" ? { rttMs: round1(o.rttMs) } : { by: o.by }),
+      ...(o.kind === "answered" ? {} : { by: o.by }),
       lowMs,
       highMs,
     });
@@ -133,8 +140,9 @@ export async function runDiscover(
 
   try {
     await witness?.start();
+    started = performance.now();
     // One connection first: an unreachable target is one error, not `connections` of them.
-    await openOne(rungs[0]);
+    await openRung(rungs[0]);
     if (fatal) throw fatal;
     reporter.emit({
       type: "discovering",
@@ -147,7 +155,6 @@ export async function runDiscover(
       intervalMs: config.intervalMs,
       count: config.count,
     });
-    for (const rung of rungs.slice(1)) openOne(rung);
 
     while (!signal.aborted && fatal === null) {
       const now = performance.now();
@@ -160,7 +167,10 @@ export async function runDiscover(
 
       const waiting = [...live.values()].filter((c) => c.firedAt === null);
       const inFlight = [...live.values()].filter((c) => c.firedAt !== null);
+      const elapsedMs = now - started;
       const next = plan({
+        elapsedMs,
+        unopenedRungs: unopened,
         lowMs: bracket.lowMs,
         highMs: bracket.highMs,
         pendingMs: inFlight.map((c) => c.firedIdleMs),
@@ -186,7 +196,11 @@ export async function runDiscover(
           sleepMs = Math.min(sleepMs, wait);
         }
       }
-      for (let i = 0; i < next.open; i++) openOne(null);
+      for (const rung of next.openRungs) openRung(rung);
+      for (let i = 0; i < next.openSpares; i++) openConnection(null);
+      // The next rung's opening time is a moment to plan again.
+      const due = unopened.find((x) => x * OPEN_LEAD > elapsedMs);
+      if (due !== undefined) sleepMs = Math.min(sleepMs, due * OPEN_LEAD - elapsedMs);
 
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -201,6 +215,7 @@ export async function runDiscover(
     }
     if (fatal) throw fatal;
   } finally {
+    finishedAt = performance.now();
     clearInterval(progress);
     reporter.progress(null);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -230,14 +245,10 @@ export async function runDiscover(
       : null,
     recommendation: recommend(result.lowMs, result.edge as Edge),
     interrupted: signal.aborted,
-    elapsedMs: Math.round(performance.now() - started),
+    elapsedMs: Math.round(finishedAt - started),
     longestIdleMs: Math.round(longestIdleMs),
     connectionsUsed: nextId - 1,
     precision: config.precision,
   });
   return signal.aborted ? 130 : 0;
-}
-
-function round1(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }

@@ -28,13 +28,13 @@ export const PATH_NET = {
 export const ROUTER_IFACES = { clientSide: "r-eth0", serverSide: "r-eth1" };
 
 function firewallRules(unknown: "drop" | "reset"): string {
-  const verdict = unknown === "drop" ? "" : " reject with tcp reset";
+  const verdict = unknown === "drop" ? "" : "reject with tcp reset ";
   return `table inet tcpka_fw {
   chain forward_filter {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     tcp flags & (syn | ack) == syn ct state new accept
-    counter comment "packets of connections the firewall does not know"${verdict}
+    counter ${verdict}comment "packets of connections the firewall does not know"
   }
 }
 `;

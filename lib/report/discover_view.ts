@@ -28,18 +28,20 @@ const EDGE_TEXT = {
 export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string[] {
   switch (event.type) {
     case "discovering": {
-      const rungs = event.ladderMs.map((ms) => formatIdle(ms)).join(", ");
+      const rungs = event.ladderMs;
+      const ratio = rungs.length < 2 ? 1 : (rungs.at(-1)! / rungs[0]) ** (1 / (rungs.length - 1));
       return [
         `discovering how long ${style("bold", event.address)} keeps an idle connection: ` +
-        `${event.connections} connection${event.connections === 1 ? "" : "s"} at a time, ` +
-        `each probing once after one of these idle times: ${rungs}`,
-        `refined until within ${Math.round(event.precision * 100)}%; no data is sent, only ` +
-        "keep-alive probes (bare ACKs)",
+        `${rungs.length} idle times from ${formatIdle(rungs[0])} to ${formatIdle(rungs.at(-1)!)} ` +
+        `(×${ratio.toFixed(2)} each), one connection each, at most ${event.connections} at a time`,
+        `each connection probes once (a bare ACK; no data is ever sent), then the range is ` +
+        `refined to within ${Math.round(event.precision * 100)}%`,
         style(
           "dim",
-          `this takes about the timeout being measured, plus up to 30% to refine it: at most ` +
-            `about ${formatDuration(Math.ceil(event.worstMs / 1000) * 1000)} (if nothing closes ` +
-            "idle connections)",
+          `this takes about 1.1× the first idle time the path does not survive, plus a little to ` +
+            `refine it; at most about ${
+              formatIdle(event.worstMs)
+            } (when nothing forgets the connections)`,
         ),
       ];
     }
@@ -49,8 +51,7 @@ export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string
         return [
           `#${event.id} probe after ${formatIdle(event.idleMs)} idle: ${
             style("green", "answered")
-          }` +
-          ` (${event.rttMs}ms) ${style("dim", range)}`,
+          }` + " " + style("dim", range),
         ];
       }
       const how = event.outcome === "reset"
