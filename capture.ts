@@ -15,7 +15,7 @@ import {
 } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
-import { isLoopback } from "./lib/net/ip.ts";
+import { isLoopback } from "./lib/ip.ts";
 import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts";
 import { startTcpdump } from "./lib/capture/tcpdump.ts";
 import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/capture/render.ts";

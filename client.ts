@@ -18,11 +18,10 @@ import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/k
 import { withShutdown } from "./lib/cli/signals.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
-import { platformFor } from "./lib/keepalive/constants.ts";
-import { validateRequest } from "./lib/keepalive/settings.ts";
+import { validateRequestHere } from "./lib/keepalive/settings.ts";
 import { holdSession } from "./lib/net/session.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
-import { formatEndpoint } from "./lib/net/ip.ts";
+import { formatEndpoint } from "./lib/ip.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
 
@@ -122,8 +121,7 @@ function withUserTimeout(
 ): KeepAliveRequest {
   if (userTimeoutMs === undefined) return request;
   const withTimeout = { ...request, userTimeoutMs };
-  const platform = platformFor(Deno.build.os);
-  const problem = platform ? validateRequest(withTimeout, platform) : null;
+  const problem = validateRequestHere(withTimeout);
   if (problem) throw new UsageError(`${command}: ${problem}`);
   return withTimeout;
 }
@@ -174,6 +172,7 @@ export async function runClient(
     open++;
     announceConnection(reporter, controller, conn, id, config.keepalive);
     return holdSession(conn, {
+      readable: controller.sockets?.watchReadable(conn) ?? null,
       holdMs: config.holdMs,
       echo: false,
       signal,

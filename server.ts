@@ -12,7 +12,7 @@ import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.
 import { raiseBacklog } from "./lib/net/backlog.ts";
 import { holdSession } from "./lib/net/session.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
-import { formatEndpoint } from "./lib/net/ip.ts";
+import { formatEndpoint } from "./lib/ip.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 
@@ -121,7 +121,7 @@ export async function runServer(
     port: listener.addr.port,
     keepalive: config.keepalive,
   });
-  if (!backlog.raised && controller.backend) {
+  if (!backlog.raised && controller.sockets) {
     reporter.emit({
       type: "warning",
       time: now(),
@@ -159,6 +159,7 @@ export async function runServer(
     // A continuation, not an async function: a suspended async function per connection costs a
     // generator and its registers (~300 B each at 10,000 connections).
     holdSession(conn, {
+      readable: controller.sockets?.watchReadable(conn) ?? null,
       holdMs: config.holdMs,
       echo: true,
       signal,

@@ -2,7 +2,7 @@
 import type { Label, LabeledPacket } from "../flow/tracker.ts";
 import type { FlowSummary, Spread } from "../flow/summary.ts";
 import { formatFlags } from "../pcap/packet.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type { makeStyler } from "../report/style.ts";
 
 type Styler = ReturnType<typeof makeStyler>;

@@ -3,7 +3,7 @@ import { CaptureAnalyzer } from "../capture/analyzer.ts";
 import { PacketFormatter, packetJson } from "../capture/render.ts";
 import { startTcpdump, type TcpdumpProcess } from "../capture/tcpdump.ts";
 import type { LabeledPacket } from "../flow/tracker.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type { ClientConnection, EvidenceCollector } from "./collector.ts";
 import { type CloseKind, type ConnectionEvidence, emptyEvidence } from "./evidence.ts";
 import type { Timeline } from "./timeline.ts";

@@ -7,7 +7,7 @@ import { runServer } from "../../server.ts";
 import type { TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type { ClientConnection, EvidenceCollector } from "./collector.ts";
 import { judge } from "./verdict.ts";
 import { Timeline } from "./timeline.ts";

@@ -5,9 +5,8 @@
  */
 import { RuntimeError } from "../cli/errors.ts";
 import { KeepAliveController } from "../keepalive/mod.ts";
-import type { SocketOptionsBackend } from "../keepalive/backend.ts";
-import { TCP_STATE_ESTABLISHED, type TcpInfo } from "../keepalive/tcp_info.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import type { Sockets, TcpInfo } from "../socket/mod.ts";
+import { formatEndpoint } from "../ip.ts";
 import { endReasonOf } from "../events.ts";
 
 /** TCP_KEEPIDLE while a connection waits: Linux's maximum, so the kernel never probes first. */
@@ -45,26 +44,27 @@ export interface ProberOptions {
 }
 
 export class Prober {
-  readonly #backend: SocketOptionsBackend;
+  readonly #sockets: Sockets;
   readonly #controller: KeepAliveController;
   readonly #options: ProberOptions;
 
-  private constructor(controller: KeepAliveController, options: ProberOptions) {
+  private constructor(controller: KeepAliveController, sockets: Sockets, options: ProberOptions) {
     this.#controller = controller;
-    this.#backend = controller.backend!;
+    this.#sockets = sockets;
     this.#options = options;
   }
 
   static async create(options: ProberOptions): Promise<Prober> {
     const controller = await KeepAliveController.create();
-    if (!controller.backend?.tcpInfo) {
+    const sockets = controller.sockets;
+    if (!sockets || sockets.platform.os !== "linux") {
       throw new RuntimeError(
         `discover needs Linux's TCP_INFO through FFI (${
           controller.fallbackReason ?? `not available on ${Deno.build.os}`
         })`,
       );
     }
-    return new Prober(controller, options);
+    return new Prober(controller, sockets, options);
   }
 
   get target(): string {
@@ -117,7 +117,7 @@ export class Prober {
         }`,
       );
     }
-    return new ProbeConnection(id, rungMs, conn, fd, this.#backend, this.#controller, onOutcome);
+    return new ProbeConnection(id, rungMs, conn, fd, this.#sockets, this.#controller, onOutcome);
   }
 }
 
@@ -136,11 +136,11 @@ export class ProbeConnection {
     readonly rungMs: number | null,
     readonly conn: Deno.TcpConn,
     readonly fd: number,
-    readonly backend: SocketOptionsBackend,
+    readonly sockets: Sockets,
     readonly controller: KeepAliveController,
     readonly onOutcome: (c: ProbeConnection, o: ProbeOutcome) => void,
   ) {
-    const rto = (backend.tcpInfo!(fd)?.rtoUs ?? 0) / 1000;
+    const rto = (this.#info()?.rtoMicros ?? 0) / 1000;
     this.answerWaitMs = Math.min(MAX_ANSWER_WAIT_MS, Math.max(MIN_ANSWER_WAIT_MS, rto));
     this.#readUntilEnd();
   }
@@ -154,7 +154,11 @@ export class ProbeConnection {
   }
 
   #info(): TcpInfo | null {
-    return this.backend.tcpInfo!(this.fd);
+    try {
+      return this.sockets.readTcpInfo(this.fd);
+    } catch {
+      return null; // closed meanwhile: the pending read reports how
+    }
   }
 
   /** Sends the probe now: TCP_KEEPIDLE 1 s on a connection idle longer than that probes at once. */
@@ -164,7 +168,7 @@ export class ProbeConnection {
     this.firedIdleMs = info
       ? Math.min(info.lastAckRecvMs, info.lastDataRecvMs)
       : Math.round(this.ageMs(this.firedAt));
-    this.backend.apply(this.fd, { enabled: true, idleMs: FIRE_IDLE_MS });
+    this.sockets.setKeepAlive(this.fd, { enabled: true, idleMs: FIRE_IDLE_MS });
   }
 
   /**
@@ -174,7 +178,7 @@ export class ProbeConnection {
   check(now = performance.now()): ProbeOutcome | null {
     if (this.firedAt === null || this.#closed) return null;
     const info = this.#info();
-    if (!info || info.state !== TCP_STATE_ESTABLISHED) return null; // the read reports it
+    if (!info || info.stateName !== "ESTABLISHED") return null; // the read reports it
     const sinceFire = now - this.firedAt;
     // Before the probe the last ACK was firedIdleMs old; one newer than half that is the answer.
     if (info.lastAckRecvMs < sinceFire + this.firedIdleMs / 2) {

@@ -1,6 +1,5 @@
 /** The human view of `tcpka discover`'s events (the JSON view is the events themselves). */
 import type { DiscoverEvent, EventOf } from "../events.ts";
-import { formatDuration } from "../duration.ts";
 
 type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
 
