@@ -101,7 +101,7 @@ export class Bracket {
   done(precision: number, maxMs: number, resolutionMs: number): boolean {
     if (this.measuredDirectly) return true;
     const high = this.highMs;
-    if (high === null) return this.#answered >= maxMs;
+    if (high === null) return this.#answered >= maxMs - resolutionMs;
     const low = this.lowMs;
     return high <= low * (1 + precision) || high - low <= resolutionMs;
   }

@@ -16,7 +16,11 @@ const FIRE_IDLE_MS = 1000;
 /** Bounds on how long an unanswered probe is waited for (the connection's RTO, in between). */
 const MIN_ANSWER_WAIT_MS = 200;
 const MAX_ANSWER_WAIT_MS = 3000;
-/** Two kernel ticks at HZ=100, the coarsest clock: how late a fired probe may leave. */
+/**
+ * TCP_INFO counts in kernel ticks (10 ms at HZ=100, the coarsest), and a fired probe leaves at the
+ * next tick: a forgotten probe's idle is stated up to two ticks longer, an answered one's a tick
+ * shorter, so the range never excludes the truth for want of a tick.
+ */
 const TICK_MARGIN_MS = 20;
 
 /** How one connection answered its question. */
@@ -182,7 +186,7 @@ export class ProbeConnection {
     const sinceFire = now - this.firedAt;
     // Before the probe the last ACK was firedIdleMs old; one newer than half that is the answer.
     if (info.lastAckRecvMs < sinceFire + this.firedIdleMs / 2) {
-      return { kind: "answered", idleMs: this.firedIdleMs };
+      return { kind: "answered", idleMs: Math.max(0, this.firedIdleMs - TICK_MARGIN_MS / 2) };
     }
     if (sinceFire >= this.answerWaitMs && info.probes >= 1) {
       return {
