@@ -9,7 +9,7 @@ import { ladder, OPEN_LEAD, shadowRungs } from "./ladder.ts";
 import { estimate, plan } from "./plan.ts";
 import { type ProbeConnection, type ProbeOutcome, Prober } from "./prober.ts";
 import { recommend } from "./recommend.ts";
-import { formatDuration } from "../duration.ts";
+import { formatRange } from "../report/discover_view.ts";
 import type { RstWitness } from "./rst_source.ts";
 
 export interface DiscoverConfig {
@@ -125,12 +125,9 @@ export async function runDiscover(
 
   const progress = setInterval(() => {
     const { lowMs, highMs } = bracket.state;
-    const range = highMs === null
-      ? `kept ≥ ${formatDuration(lowMs)}`
-      : `${formatDuration(lowMs)} – ${formatDuration(highMs)}`;
     reporter.progress(
       `${live.size} open, ${answered} answered, ${forgotten} forgotten · ` +
-        `${((performance.now() - started) / 1000).toFixed(1)}s · ${range}`,
+        `${((performance.now() - started) / 1000).toFixed(1)}s · ${formatRange(lowMs, highMs)}`,
     );
   }, 250);
   const aborted = new Promise<void>((resolve) => {

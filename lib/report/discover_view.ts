@@ -1,6 +1,8 @@
 /** The human view of `tcpka discover`'s events (the JSON view is the events themselves). */
 import type { DiscoverEvent, EventOf } from "../events.ts";
 
+import { formatDuration } from "../duration.ts";
+
 type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
 
 /** Seconds with two decimals under a minute, then minutes and seconds: measured, not configured. */
@@ -32,14 +34,16 @@ export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string
       return [
         `discovering how long ${style("bold", event.address)} keeps an idle connection: ` +
         `${rungs.length} idle times from ${formatIdle(rungs[0])} to ${formatIdle(rungs.at(-1)!)} ` +
-        `(×${ratio.toFixed(2)} each), one connection each, at most ${event.connections} at a time`,
+        `(×${
+          ratio.toFixed(2)
+        } each), one connection each, at most ${event.connections} open at a time`,
         `each connection probes once (a bare ACK; no data is ever sent), then the range is ` +
         `refined to within ${Math.round(event.precision * 100)}%`,
         style(
           "dim",
           `this takes about 1.1× the first idle time the path does not survive, plus a little to ` +
             `refine it; at most about ${
-              formatIdle(event.worstMs)
+              formatDuration(Math.ceil(event.worstMs / 1000) * 1000)
             } (when nothing forgets the connections)`,
         ),
       ];
