@@ -8,6 +8,7 @@ import assert from "assert";
 import type { EventOf, TcpkaEvent } from "../lib/events.ts";
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
+import { Topology } from "../lib/netns/topology.ts";
 import { cliArgs, CliProcess, ROOT, runCli, startServer, which } from "./helpers/cli.ts";
 import { listOurNamespaces } from "./helpers/netns.ts";
 
@@ -176,6 +177,34 @@ Deno.test("discover: refused is one line, exit 1", async () => {
   assert.match(r.stderr, /nothing is listening on 127\.0\.0\.1:\d+ \(connection refused\)/);
   assert.equal(r.stderr.trim().split("\n").length, 1);
   assert.equal(r.stdout, "");
+});
+
+Deno.test({
+  name: `discover: an unreachable target is one line, exit 1${skipWhy}`,
+  ignore: !root,
+  async fn() {
+    // A namespace with only loopback: no route anywhere, so nothing leaves it.
+    const alone = await Topology.create(["alone"], []);
+    try {
+      const out = await new Deno.Command(alone.exec("alone")[0], {
+        args: [
+          ...alone.exec("alone").slice(1),
+          Deno.execPath(),
+          ...cliArgs(["discover", "10.73.9.9:443"]),
+        ],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.match(stderr, /^tcpka: 10\.73\.9\.9:443 is unreachable/);
+      assert.equal(stderr.trim().split("\n").length, 1);
+    } finally {
+      await alone.remove();
+    }
+  },
 });
 
 const refusals: [string[], RegExp][] = [

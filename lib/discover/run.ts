@@ -98,7 +98,17 @@ export async function runDiscover(
       reporter.emit({ type: "warning", time, message: `#${c.id} failed: ${o.error}` });
       return;
     }
+    const contradictionsBefore = bracket.contradictions;
     bracket.record(o);
+    if (bracket.contradictions > contradictionsBefore && o.kind === "answered") {
+      // A probe (or its answer) lost by chance, or a timeout that varies between connections.
+      reporter.emit({
+        type: "warning",
+        time,
+        message: `#${c.id}'s probe after ${o.idleMs}ms was answered, longer than an idle ` +
+          "already counted as forgotten: that one was probably a lost packet; the answer wins",
+      });
+    }
     const { lowMs, highMs } = bracket.state;
     if (o.kind === "ended") {
       c.close(o.edge === "reset");
