@@ -248,7 +248,8 @@ export async function runDiscover(
     edge: result.edge,
     rstSource: result.edge === "reset" ? (rst?.source ?? "unknown") : null,
     rstHint: result.edge === "reset"
-      ? (rst?.hint ?? "no packet capture (needs root and tcpdump): cannot tell who sent the RST")
+      ? (rst?.hint ??
+        "no packet capture (it needs root and tcpdump; --no-capture turns it off): cannot tell who sent the RST")
       : null,
     recommendation: recommend(result.lowMs, result.edge as Edge),
     interrupted: signal.aborted,
