@@ -59,14 +59,25 @@ Deno.test("bracket: an answer above a 'forgotten' overrules it (a lost probe) an
   assert.deepEqual(b.state, { lowMs: 3500, highMs: null, edge: null });
 });
 
-Deno.test("bracket: a FIN before the probe is the answer itself (server-close)", () => {
+Deno.test("bracket: FINs at the same age are the answer itself (server-close)", () => {
   const b = new Bracket();
   b.record({ kind: "answered", idleMs: 3800 });
-  b.record({ kind: "ended", ageMs: 5010, edge: "server-close" });
+  b.record({ kind: "ended", ageMs: 5010, edge: "server-close", atMs: 5100 });
+  assert.equal(b.done(0.1, 60_000, 50), false, "one FIN alone is not yet a finding");
+  b.record({ kind: "ended", ageMs: 5030, edge: "server-close", atMs: 5400 });
   assert.equal(b.done(0.1, 60_000, 50), true);
   const r = b.result();
   assert.equal(r.edge, "server-close");
   assert.ok(r.lowMs <= 5000 && r.highMs === 5010, JSON.stringify(r));
+});
+
+Deno.test("bracket: FINs at one moment on connections of different ages (a restart) prove nothing", () => {
+  const b = new Bracket();
+  for (const ageMs of [2610, 2540, 2430, 2300, 2140, 800]) {
+    b.record({ kind: "ended", ageMs, edge: "server-close", atMs: 3000 + (2610 - ageMs) / 100 });
+  }
+  assert.deepEqual(b.state, { lowMs: 0, highMs: null, edge: null });
+  assert.equal(b.done(0.1, 60_000, 50), false);
 });
 
 Deno.test("bracket: surviving --max is 'none', kept for at least --max", () => {

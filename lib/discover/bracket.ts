@@ -15,9 +15,14 @@ export type Observation =
   | { kind: "forgotten"; idleMs: number; edge: "silent-drop" | "reset" }
   /**
    * The connection ended by itself after `ageMs` of idle, before its probe: a FIN (the server
-   * closes idle connections) or an RST (something resets them). Measured directly, not bracketed.
+   * closes idle connections) or an RST (something resets them). Measured directly, not bracketed,
+   * once a second connection ends at the same age (see Bracket.#confirmedEnd).
    */
-  | { kind: "ended"; ageMs: number; edge: "server-close" | "reset" };
+  | { kind: "ended"; ageMs: number; edge: "server-close" | "reset"; atMs: number };
+
+/** Two ends agree when their ages are this close (relative, or absolute for short ones)… */
+const AGREE_RATIO = 0.05;
+const AGREE_MIN_MS = 200;
 
 /**
  * An end seen directly happened at most this long before it reached us (the server's timer, the
@@ -35,7 +40,7 @@ export interface BracketState {
 export class Bracket {
   #answered = 0;
   readonly #forgotten: { idleMs: number; edge: Edge }[] = [];
-  #ended: { ageMs: number; edge: Edge } | null = null;
+  readonly #ended: { ageMs: number; edge: Edge; atMs: number }[] = [];
   /** Answers that contradicted an earlier "forgotten" (a lost probe or a timeout that varies). */
   contradictions = 0;
 
@@ -51,9 +56,7 @@ export class Bracket {
         this.#forgotten.push({ idleMs: o.idleMs, edge: o.edge });
         break;
       case "ended":
-        if (this.#ended === null || o.ageMs < this.#ended.ageMs) {
-          this.#ended = { ageMs: o.ageMs, edge: o.edge };
-        }
+        this.#ended.push({ ageMs: o.ageMs, edge: o.edge, atMs: o.atMs });
         break;
     }
   }
@@ -67,16 +70,41 @@ export class Bracket {
         best = { atMs: f.idleMs, edge: f.edge, direct: false };
       }
     }
-    const e = this.#ended;
+    const e = this.#confirmedEnd();
     if (e && (best === null || e.ageMs <= best.atMs)) {
       best = { atMs: e.ageMs, edge: e.edge, direct: true };
     }
     return best;
   }
 
+  /**
+   * The shortest age at which two connections ended alike (a FIN, or an RST, before their probe).
+   * One alone proves nothing: a server that restarts ends every connection at the same moment,
+   * whatever its age; one that closes idle connections ends each at the same age, at different
+   * moments. So two ends agree when their ages are closer than the moments they happened.
+   */
+  #confirmedEnd(): { ageMs: number; edge: Edge } | null {
+    const ends = [...this.#ended].sort((a, b) => a.ageMs - b.ageMs);
+    let best: { ageMs: number; edge: Edge } | null = null;
+    for (let i = 0; i < ends.length; i++) {
+      for (let j = i + 1; j < ends.length; j++) {
+        const a = ends[i], b = ends[j];
+        const apart = Math.abs(b.atMs - a.atMs);
+        const differ = b.ageMs - a.ageMs;
+        if (differ > Math.max(AGREE_MIN_MS, a.ageMs * AGREE_RATIO)) break;
+        if (a.edge === b.edge && differ * 2 < apart && (best === null || a.ageMs < best.ageMs)) {
+          best = a;
+        }
+      }
+    }
+    return best;
+  }
+
   get lowMs(): number {
     const edge = this.#edgeObservation();
-    if (edge?.direct) return Math.max(this.#answered, edge.atMs - ENDED_TOLERANCE_MS);
+    if (edge?.direct) {
+      return Math.min(edge.atMs, Math.max(this.#answered, edge.atMs - ENDED_TOLERANCE_MS));
+    }
     return this.#answered;
   }
 

@@ -85,14 +85,15 @@ export function plan(input: PlanInput): Plan {
   }
 
   // With nothing forgotten yet, --max itself must be tested to say "kept for at least --max".
-  if (
-    highMs === null && lowMs < maxMs && !points.has(maxMs) && !input.unopenedRungs.includes(maxMs)
-  ) {
+  let maxUncovered = highMs === null && lowMs < maxMs && !points.has(maxMs) &&
+    !input.unopenedRungs.includes(maxMs);
+  if (maxUncovered) {
     const oldest = spares.filter((c) => c.ageMs <= maxMs).sort((a, b) => b.ageMs - a.ageMs)[0];
     if (oldest) {
       fireAt.set(oldest.id, maxMs);
       points.add(maxMs);
       spares.splice(spares.indexOf(oldest), 1);
+      maxUncovered = false;
     }
   }
 
@@ -122,7 +123,9 @@ export function plan(input: PlanInput): Plan {
   free -= openRungs.length;
   // A new connection is the slowest way to test a point (it starts from zero): only for gaps
   // that no connection could take.
-  const unserved = highMs === null ? 0 : wideGaps(points, lowMs, top, precision, minTestMs).length;
+  const unserved = highMs === null
+    ? (maxUncovered ? 1 : 0) // e.g. after a restart ended every connection
+    : wideGaps(points, lowMs, top, precision, minTestMs).length;
   return { fireAt, close, openRungs, openSpares: Math.min(free, unserved) };
 }
 

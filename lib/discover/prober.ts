@@ -34,7 +34,7 @@ export type ProbeOutcome =
     by: "no-answer" | "kernel" | "rst";
   }
   /** Ended before its probe: FIN (the server closes idle connections) or an RST. */
-  | { kind: "ended"; ageMs: number; edge: "server-close" | "reset" }
+  | { kind: "ended"; ageMs: number; edge: "server-close" | "reset"; atMs: number }
   /** Ended some other way (an error the kernel reported); it answers nothing. */
   | { kind: "failed"; error: string };
 
@@ -218,6 +218,11 @@ export class ProbeConnection {
     } catch { /* already closed */ }
   }
 
+  #ended(edge: "server-close" | "reset"): ProbeOutcome {
+    const atMs = performance.now();
+    return { kind: "ended", ageMs: Math.round(this.ageMs(atMs)), edge, atMs };
+  }
+
   /** A read kept pending tells of a FIN, an RST or ETIMEDOUT; data only restarts the idle clock. */
   async #readUntilEnd(): Promise<void> {
     const buf = new Uint8Array(512);
@@ -226,7 +231,7 @@ export class ProbeConnection {
       while (true) {
         const n = await this.conn.read(buf);
         if (n === null) {
-          outcome = { kind: "ended", ageMs: Math.round(this.ageMs()), edge: "server-close" };
+          outcome = this.#ended("server-close");
           break;
         }
         this.#freshAt = performance.now();
@@ -236,7 +241,7 @@ export class ProbeConnection {
       const reason = endReasonOf(err);
       if (reason === "peer-reset") {
         outcome = this.firedAt === null
-          ? { kind: "ended", ageMs: Math.round(this.ageMs()), edge: "reset" }
+          ? this.#ended("reset")
           : { kind: "forgotten", idleMs: this.#probeIdleAtMost(), edge: "reset", by: "rst" };
       } else if (reason === "timed-out" && this.firedAt !== null) {
         outcome = {

@@ -32,6 +32,9 @@ const POLL_MS = 20;
 const RESOLUTION_MS = 50;
 /** TCP_KEEPIDLE's minimum: no shorter idle can be tested. */
 const MIN_TEST_MS = 1000;
+/** Ends this close together in time, on connections whose ages differ by more, look like a restart. */
+const SAME_MOMENT_MS = 100;
+const AGREE_WARN_MS = 500;
 /** How long to wait for connections still being opened when the run ends. */
 const OPENING_GRACE_MS = 1000;
 
@@ -62,6 +65,8 @@ export async function runDiscover(
   let fatal: unknown = null;
   let wake = () => {};
   let finishedAt = 0;
+  const recentEnds: { at: number; ageMs: number }[] = [];
+  let warnedRestart = false;
 
   const onOutcome = (c: ProbeConnection, o: ProbeOutcome) => {
     outcomes.push([c, o]);
@@ -92,6 +97,13 @@ export async function runDiscover(
   const handle = (c: ProbeConnection, o: ProbeOutcome) => {
     if (c.closed) return; // already answered another way
     live.delete(c.id);
+    if (o.kind === "ended" || o.kind === "failed") {
+      // Its rung is still a question: ask it again on a new connection.
+      if (c.rungMs !== null && c.firedAt === null && !unopened.includes(c.rungMs)) {
+        unopened.push(c.rungMs);
+        unopened.sort((a, b) => a - b);
+      }
+    }
     const time = Date.now();
     if (o.kind === "failed") {
       c.close(true);
@@ -112,6 +124,20 @@ export async function runDiscover(
     const { lowMs, highMs } = bracket.state;
     if (o.kind === "ended") {
       c.close(o.edge === "reset");
+      const now = performance.now();
+      const together = recentEnds.filter((e) => now - e.at < SAME_MOMENT_MS);
+      if (
+        together.some((e) => Math.abs(e.ageMs - o.ageMs) > AGREE_WARN_MS) && !warnedRestart
+      ) {
+        warnedRestart = true;
+        reporter.emit({
+          type: "warning",
+          time,
+          message: "the server ended connections of different ages at the same moment (did it " +
+            "restart?): those ends say nothing about idle time; measuring on with new connections",
+        });
+      }
+      recentEnds.push({ at: now, ageMs: o.ageMs });
       forgotten++;
       longestIdleMs = Math.max(longestIdleMs, o.ageMs);
       reporter.emit({ type: "ended", time, id: c.id, ageMs: o.ageMs, edge: o.edge, lowMs, highMs });
@@ -145,6 +171,8 @@ export async function runDiscover(
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
 
+  let measuring = false;
+  let failure: unknown = null;
   try {
     await witness?.start();
     started = performance.now();
@@ -162,6 +190,7 @@ export async function runDiscover(
       intervalMs: config.intervalMs,
       count: config.count,
     });
+    measuring = true;
 
     while (!signal.aborted && fatal === null) {
       const now = performance.now();
@@ -221,6 +250,10 @@ export async function runDiscover(
       wake = () => {};
     }
     if (fatal) throw fatal;
+  } catch (err) {
+    // Before the first connection: just the error. Later: the range so far, then the error.
+    if (!measuring) throw err;
+    failure = err;
   } finally {
     finishedAt = performance.now();
     clearInterval(progress);
@@ -252,11 +285,12 @@ export async function runDiscover(
         "no packet capture (it needs root and tcpdump; --no-capture turns it off): cannot tell who sent the RST")
       : null,
     recommendation: recommend(result.lowMs, result.edge as Edge),
-    interrupted: signal.aborted,
+    interrupted: signal.aborted || failure !== null,
     elapsedMs: Math.round(finishedAt - started),
     longestIdleMs: Math.round(longestIdleMs),
     connectionsUsed: nextId - 1,
     precision: config.precision,
   });
+  if (failure !== null) throw failure;
   return signal.aborted ? 130 : 0;
 }
