@@ -150,6 +150,23 @@ Deno.test("discover: nothing closes → kept for at least --max", async () => {
   }
 });
 
+Deno.test("discover: a server sending its own keep-alive probes is named (they refresh the path)", async () => {
+  const { server, port } = await startServer(["--hold", "0", "--period", "1s"]);
+  try {
+    const r = await runCli(
+      ["discover", `127.0.0.1:${port}`, "--json", "--no-capture", "--min", "2s", "--max", "3s"],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const warnings = events(r.stdout).filter((e) => e.type === "warning")
+      .map((e) => (e as EventOf<"warning">).message);
+    assert.ok(warnings.some((m) => /its own keep-alive probes/.test(m)), String(warnings));
+  } finally {
+    server.stop();
+    await server.done;
+  }
+});
+
 Deno.test("discover: Ctrl-C prints the range so far and exits 130", async () => {
   const { server, port } = await startServer(["--hold", "0"]);
   try {

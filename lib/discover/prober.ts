@@ -134,6 +134,13 @@ export class ProbeConnection {
   firedIdleMs = 0;
   #closed = false;
   readonly answerWaitMs: number;
+  #segsInAtOpen = 0;
+  /**
+   * Segments the peer sent while the connection idled, up to its probe: none, unless the server
+   * sends keep-alive probes of its own (Go servers do, every 15 s), which keep the path's state
+   * fresh from the other side.
+   */
+  peerSegmentsWhileIdle = 0;
 
   constructor(
     readonly id: number,
@@ -144,7 +151,9 @@ export class ProbeConnection {
     readonly controller: KeepAliveController,
     readonly onOutcome: (c: ProbeConnection, o: ProbeOutcome) => void,
   ) {
-    const rto = (this.#info()?.rtoMicros ?? 0) / 1000;
+    const info = this.#info();
+    const rto = (info?.rtoMicros ?? 0) / 1000;
+    this.#segsInAtOpen = info?.segsIn ?? 0;
     this.answerWaitMs = Math.min(MAX_ANSWER_WAIT_MS, Math.max(MIN_ANSWER_WAIT_MS, rto));
     this.#readUntilEnd();
   }
@@ -169,6 +178,9 @@ export class ProbeConnection {
   fire(): void {
     const info = this.#info();
     this.firedAt = performance.now();
+    if (info && this.#segsInAtOpen > 0) {
+      this.peerSegmentsWhileIdle = info.segsIn - this.#segsInAtOpen;
+    }
     this.firedIdleMs = info
       ? Math.min(info.lastAckRecvMs, info.lastDataRecvMs)
       : Math.round(this.ageMs(this.firedAt));

@@ -67,6 +67,7 @@ export async function runDiscover(
   let finishedAt = 0;
   const recentEnds: { at: number; ageMs: number }[] = [];
   let warnedRestart = false;
+  let warnedPeerProbes = false;
 
   const onOutcome = (c: ProbeConnection, o: ProbeOutcome) => {
     outcomes.push([c, o]);
@@ -145,6 +146,16 @@ export async function runDiscover(
     }
     c.close(o.kind === "forgotten");
     longestIdleMs = Math.max(longestIdleMs, o.idleMs);
+    if (c.peerSegmentsWhileIdle > 0 && !warnedPeerProbes) {
+      warnedPeerProbes = true;
+      reporter.emit({
+        type: "warning",
+        time,
+        message: `the server sent ${c.peerSegmentsWhileIdle} segment(s) on #${c.id} while it ` +
+          "idled (its own keep-alive probes?): they refresh the path's state from the server's " +
+          "side, so the path may look more patient than it is for a connection nobody probes",
+      });
+    }
     if (o.kind === "answered") answered++;
     else forgotten++;
     reporter.emit({
