@@ -12,6 +12,7 @@ import {
   targetRatio,
 } from "../lib/discover/ladder.ts";
 import { Bracket } from "../lib/discover/bracket.ts";
+import { Anomalies } from "../lib/discover/anomalies.ts";
 import { plan } from "../lib/discover/plan.ts";
 import { recommend } from "../lib/discover/recommend.ts";
 import { hopsFrom, judgeRst } from "../lib/discover/rst_source.ts";
@@ -280,4 +281,24 @@ Deno.test("RST verdict: TTL against the SYN-ACK's", () => {
   assert.equal(judgeRst([64], [62]).source, "unknown");
   assert.equal(judgeRst([], [64]).source, "unknown");
   assert.equal(judgeRst([63], []).source, "unknown");
+});
+
+Deno.test("anomalies: a restart (ends at one moment, different ages) is said once", () => {
+  const a = new Anomalies();
+  assert.equal(a.ended(1000, 5000), null);
+  assert.equal(a.ended(1300, 5010), null); // same age, another moment: an idle timeout
+  assert.equal(a.ended(9000, 2600), null); // alone at its moment
+  const b = new Anomalies();
+  assert.equal(b.ended(3000, 2610), null);
+  assert.match(b.ended(3005, 1900) ?? "", /did it restart/);
+  assert.equal(b.ended(3006, 900), null, "said once");
+});
+
+Deno.test("anomalies: a server's own probes and contradictions are said once each", () => {
+  const a = new Anomalies();
+  assert.equal(a.peerSent(1, 0), null);
+  assert.match(a.peerSent(2, 3) ?? "", /sent 3 segment\(s\) on #2/);
+  assert.equal(a.peerSent(3, 1), null);
+  assert.match(a.contradicted(4, 5200) ?? "", /lost packet/);
+  assert.equal(a.contradicted(5, 5300), null);
 });

@@ -9,6 +9,7 @@ import { ladder, OPEN_LEAD, shadowRungs } from "./ladder.ts";
 import { estimate, plan } from "./plan.ts";
 import { type ProbeConnection, type ProbeOutcome, Prober } from "./prober.ts";
 import { recommend } from "./recommend.ts";
+import { Anomalies } from "./anomalies.ts";
 import { formatRange } from "../report/discover_view.ts";
 import type { RstWitness } from "./rst_source.ts";
 
@@ -32,9 +33,6 @@ const POLL_MS = 20;
 const RESOLUTION_MS = 50;
 /** TCP_KEEPIDLE's minimum: no shorter idle can be tested. */
 const MIN_TEST_MS = 1000;
-/** Ends this close together in time, on connections whose ages differ by more, look like a restart. */
-const SAME_MOMENT_MS = 100;
-const AGREE_WARN_MS = 500;
 /** How long to wait for connections still being opened when the run ends. */
 const OPENING_GRACE_MS = 1000;
 
@@ -65,9 +63,10 @@ export async function runDiscover(
   let fatal: unknown = null;
   let wake = () => {};
   let finishedAt = 0;
-  const recentEnds: { at: number; ageMs: number }[] = [];
-  let warnedRestart = false;
-  let warnedPeerProbes = false;
+  const anomalies = new Anomalies();
+  const warn = (message: string | null) => {
+    if (message) reporter.emit({ type: "warning", time: Date.now(), message });
+  };
 
   const onOutcome = (c: ProbeConnection, o: ProbeOutcome) => {
     outcomes.push([c, o]);
@@ -114,31 +113,12 @@ export async function runDiscover(
     const contradictionsBefore = bracket.contradictions;
     bracket.record(o);
     if (bracket.contradictions > contradictionsBefore && o.kind === "answered") {
-      // A probe (or its answer) lost by chance, or a timeout that varies between connections.
-      reporter.emit({
-        type: "warning",
-        time,
-        message: `#${c.id}'s probe after ${o.idleMs}ms was answered, longer than an idle ` +
-          "already counted as forgotten: that one was probably a lost packet; the answer wins",
-      });
+      warn(anomalies.contradicted(c.id, o.idleMs));
     }
     const { lowMs, highMs } = bracket.state;
     if (o.kind === "ended") {
       c.close(o.edge === "reset");
-      const now = performance.now();
-      const together = recentEnds.filter((e) => now - e.at < SAME_MOMENT_MS);
-      if (
-        together.some((e) => Math.abs(e.ageMs - o.ageMs) > AGREE_WARN_MS) && !warnedRestart
-      ) {
-        warnedRestart = true;
-        reporter.emit({
-          type: "warning",
-          time,
-          message: "the server ended connections of different ages at the same moment (did it " +
-            "restart?): those ends say nothing about idle time; measuring on with new connections",
-        });
-      }
-      recentEnds.push({ at: now, ageMs: o.ageMs });
+      warn(anomalies.ended(o.atMs, o.ageMs));
       forgotten++;
       longestIdleMs = Math.max(longestIdleMs, o.ageMs);
       reporter.emit({ type: "ended", time, id: c.id, ageMs: o.ageMs, edge: o.edge, lowMs, highMs });
@@ -146,16 +126,7 @@ export async function runDiscover(
     }
     c.close(o.kind === "forgotten");
     longestIdleMs = Math.max(longestIdleMs, o.idleMs);
-    if (c.peerSegmentsWhileIdle > 0 && !warnedPeerProbes) {
-      warnedPeerProbes = true;
-      reporter.emit({
-        type: "warning",
-        time,
-        message: `the server sent ${c.peerSegmentsWhileIdle} segment(s) on #${c.id} while it ` +
-          "idled (its own keep-alive probes?): they refresh the path's state from the server's " +
-          "side, so the path may look more patient than it is for a connection nobody probes",
-      });
-    }
+    warn(anomalies.peerSent(c.id, c.peerSegmentsWhileIdle));
     if (o.kind === "answered") answered++;
     else forgotten++;
     reporter.emit({
