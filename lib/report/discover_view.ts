@@ -1,8 +1,6 @@
 /** The human view of `tcpka discover`'s events (the JSON view is the events themselves). */
 import type { DiscoverEvent, EventOf } from "../events.ts";
 
-import { formatDuration } from "../duration.ts";
-
 type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
 
 /** Seconds with two decimals under a minute, then minutes and seconds: measured, not configured. */
@@ -11,6 +9,11 @@ export function formatIdle(ms: number): string {
   const m = Math.floor(ms / 60_000);
   const s = Math.round((ms % 60_000) / 1000);
   return s === 0 ? `${m}m` : `${m}m${String(s).padStart(2, "0")}s`;
+}
+
+/** A duration said before it happens: whole seconds, or whole minutes from a minute on. */
+export function formatEstimate(ms: number): string {
+  return ms < 60_000 ? `${Math.ceil(ms / 1000)}s` : `${Math.ceil(ms / 60_000)} min`;
 }
 
 export function formatRange(lowMs: number, highMs: number | null): string {
@@ -43,7 +46,7 @@ export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string
           "dim",
           `this takes about 1.1× the first idle time the path does not survive, plus a little to ` +
             `refine it; at most about ${
-              formatDuration(Math.ceil(event.worstMs / 1000) * 1000)
+              formatEstimate(event.worstMs)
             } (when nothing forgets the connections)`,
         ),
       ];
@@ -83,7 +86,9 @@ export function formatDiscoverEvent(event: DiscoverEvent, style: Styler): string
 function formatResult(r: EventOf<"result">, style: Styler): string[] {
   const lines: string[] = [];
   const prefix = r.interrupted ? "Interrupted; so far" : "Result";
-  if (r.edge === "none") {
+  if (r.edge === "none" && r.lowMs === 0) {
+    lines.push(style("bold", `${prefix}: nothing known yet (no probe had been answered)`));
+  } else if (r.edge === "none") {
     lines.push(
       style(
         "bold",
