@@ -4,12 +4,12 @@
  * flags and their validation live here; the measurement is lib/discover/.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { UsageError } from "./lib/cli/errors.ts";
+import { UsageError } from "./lib/errors.ts";
 import {
   durationFlag,
   type FlagSpecs,
   integerFlag,
-  parseFlags,
+  parseCommandLine,
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
@@ -88,7 +88,7 @@ export interface DiscoverArgs {
 
 export function parseDiscoverArgs(args: string[]): DiscoverArgs {
   const c = "discover";
-  const { values, positionals } = parseFlags(c, args, FLAGS);
+  const { values, positionals } = parseCommandLine(c, args, FLAGS);
   if (positionals.length > 1) {
     throw new UsageError(
       `${c}: unexpected argument '${positionals[1]}'; see 'tcpka discover --help'`,

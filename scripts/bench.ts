@@ -25,7 +25,7 @@ import { FlowTracker } from "../lib/flow/tracker.ts";
 import { PosixSockets } from "../lib/socket/posix.ts";
 import { PLATFORMS } from "../lib/socket/platform.ts";
 import { writeGeneratedPcap } from "./gen_pcap.ts";
-import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/process/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -453,7 +453,7 @@ function goImpl(go: GoReference): Impl {
  * Deno with none of tcpka's code: Deno.listen/connect, setKeepAlive(true) (Deno's on/off switch)
  * and a 1-byte read pending on each connection, as in the issue. The floor under tcpka's numbers:
  * what Deno itself costs per connection. Its listener gets the raised backlog too, or a burst
- * would lose connections (see lib/net/backlog.ts).
+ * would lose connections (see lib/roles/backlog.ts).
  */
 function bareDeno(read = true): Impl {
   const deno = [Deno.execPath(), "run", "-q", "--allow-net", "--allow-ffi", SELF];

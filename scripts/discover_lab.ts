@@ -5,7 +5,7 @@
  * time against the theoretical minimum (the longest idle the run had to wait for).
  */
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
-import { selfCommand } from "../lib/cli/self.ts";
+import { selfCommand } from "../lib/process/self.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 
 const kind = (Deno.args[0] ?? "firewall-drop") as PathKind;

@@ -10,7 +10,7 @@ import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 import { Topology } from "../lib/netns/topology.ts";
 import { cliArgs, CliProcess, ROOT, runCli, startServer, which } from "./helpers/cli.ts";
-import { listOurNamespaces } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const skipWhy = root ? "" : " (skipped: needs root for network namespaces)";
@@ -103,8 +103,7 @@ for (const [name, kind, timeoutMs, edge] of paths) {
         assert.equal(r.rstSource, tcpdump ? "middlebox" : "unknown", r.rstHint ?? "");
       }
       // The namespaces were made by this process (their names carry its pid): all gone.
-      const mine = (await listOurNamespaces()).filter((n) => n.startsWith(`tcpka-${Deno.pid}-`));
-      assert.deepEqual(mine, []);
+      assert.deepEqual(await namespacesOf(Deno.pid), []);
     },
   });
 }

@@ -3,26 +3,42 @@
  * number, the addresses and TCP_INFO of a live connection, as `ss` and the peer see them.
  */
 import assert from "assert";
-import { openSockets } from "../lib/socket/mod.ts";
+import { openSockets, type Sockets } from "../lib/socket/mod.ts";
 import { querySockets } from "../lib/observe/ss.ts";
 
 const linux = Deno.build.os === "linux";
 
-async function pair(listener: Deno.TcpListener): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+/** Runs `fn` with the socket layer and a loopback connection, closing everything afterwards. */
+async function withConnection(
+  fn: (
+    sockets: Sockets,
+    client: Deno.TcpConn,
+    server: Deno.TcpConn,
+    listener: Deno.TcpListener,
+  ) => Promise<void>,
+): Promise<void> {
+  const { sockets, reason } = openSockets();
+  assert.ok(sockets, reason ?? "");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted = listener.accept();
   const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  return [client, await accepted];
+  const server = await accepted;
+  try {
+    await fn(sockets, client, server, listener);
+  } finally {
+    for (const closable of [client, server, listener]) {
+      try {
+        closable.close();
+      } catch { /* closed by the test */ }
+    }
+  }
 }
 
 Deno.test({
   name: "keep-alive on a bare descriptor number: set, read back, and seen by ss",
   ignore: !linux,
-  async fn() {
-    const { sockets, reason } = openSockets();
-    assert.ok(sockets, reason ?? "");
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const [client, server] = await pair(listener);
-    try {
+  fn: () =>
+    withConnection(async (sockets, client, _server, listener) => {
       const fd = sockets.locate(client)!.handle;
       assert.equal(sockets.handleOf(client), fd);
       // From here on only the number is used, as for a descriptor copied from another process.
@@ -34,23 +50,14 @@ Deno.test({
         .find((s) => s.localPort === client.localAddr.port);
       assert.equal(mine?.timer?.name, "keepalive");
       assert.ok(mine!.timer!.ms <= 3000, `keep-alive timer ${mine!.timer!.ms}ms > idle 3s`);
-    } finally {
-      client.close();
-      server.close();
-      listener.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "addresses and TCP_INFO of a live connection, before and after the peer closes",
   ignore: !linux,
-  async fn() {
-    const { sockets, reason } = openSockets();
-    assert.ok(sockets, reason ?? "");
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const [client, server] = await pair(listener);
-    try {
+  fn: () =>
+    withConnection(async (sockets, client, server, listener) => {
       const fd = sockets.locate(client)!.handle;
       assert.deepEqual(sockets.addressesOf(fd), {
         local: { hostname: "127.0.0.1", port: client.localAddr.port },
@@ -78,12 +85,5 @@ Deno.test({
       assert.equal(sockets.addressesOf(raised.handle)?.remote, null);
       assert.equal(sockets.readTcpInfo(raised.handle).stateName, "LISTEN");
       assert.equal(sockets.addressesOf(1_000_000), null); // nothing there
-    } finally {
-      client.close();
-      try {
-        server.close();
-      } catch { /* closed above */ }
-      listener.close();
-    }
-  },
+    }),
 });

@@ -1,7 +1,7 @@
 /** The keep-alive flags `client` and `server` share, and how they become a KeepAliveRequest. */
 import type { FlagSpecs, FlagValues } from "./flags.ts";
 import { durationFlag, integerFlag } from "./flags.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 import { type KeepAliveRequest, validateRequestHere } from "../keepalive/settings.ts";
 
 export const KEEPALIVE_FLAGS: FlagSpecs = {

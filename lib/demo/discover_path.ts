@@ -3,8 +3,8 @@
  * behind it: what `tcpka discover` is tested and demonstrated against. The namespaces are removed
  * on every exit path of `withServerBehindPath`.
  */
-import { EventProcess } from "../cli/event_process.ts";
-import { selfCommand } from "../cli/self.ts";
+import { EventProcess } from "../process/event_process.ts";
+import { selfCommand } from "../process/self.ts";
 import { createFirewallPath, PATH_NET, type PathKind } from "../netns/firewall_path.ts";
 import type { Topology } from "../netns/topology.ts";
 

@@ -3,7 +3,7 @@
  * will not probe by itself, fire the one probe at the chosen moment, and read TCP_INFO to learn as
  * soon as the kernel knows whether the probe was answered. Never writes a byte.
  */
-import { RuntimeError } from "../cli/errors.ts";
+import { RuntimeError } from "../errors.ts";
 import { KeepAliveController } from "../keepalive/mod.ts";
 import type { Sockets, TcpInfo } from "../socket/mod.ts";
 import { formatEndpoint } from "../ip.ts";

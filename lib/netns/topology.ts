@@ -4,7 +4,7 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** Namespaces, veth links and nftables need Linux and root; anything else is a usage error. */
 export function requireRoot(what: string): void {
@@ -137,10 +137,4 @@ async function removeStale(): Promise<void> {
 async function processExists(pid: number): Promise<boolean> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   return (await run(["ip", "netns", "identify", String(pid)])).code === 0;
-}
-
-/** Names of our namespaces currently present (tests assert none are left behind). */
-export async function listOurNamespaces(): Promise<string[]> {
-  const list = await run(["ip", "netns", "list"]);
-  return list.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter((n) => n?.startsWith(PREFIX));
 }

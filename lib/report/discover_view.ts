@@ -1,7 +1,7 @@
 /** The human view of `tcpka discover`'s events (the JSON view is the events themselves). */
 import type { DiscoverEvent, EventOf } from "../events.ts";
 
-type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
+import type { Styler } from "./style.ts";
 
 /** Seconds with two decimals under a minute, then minutes and seconds: measured, not configured. */
 export function formatIdle(ms: number): string {

@@ -6,83 +6,42 @@ import type {
   KeepAliveRequest,
   RaisedBacklog,
   ReadableWait,
-  SocketAddresses,
   Sockets,
   TcpInfo,
 } from "./types.ts";
-import { connectionKey, type FoundHandle, HandleCheck, HandleFinder } from "./handle_finder.ts";
-import {
-  type AddressKey,
-  addressKeyOf,
-  decodeSockaddr,
-  SOCKADDR_BUFFER_BYTES,
-  sockaddrMatches,
-  sockaddrPort,
-} from "./sockaddr.ts";
+import { HandleCheck, HandleFinder } from "./handle_finder.ts";
+import { addressKeyOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches } from "./sockaddr.ts";
+import { HandleLocator } from "./locator.ts";
 import { type Libc, libc, type LibcSymbols } from "./libc.ts";
 import { sharedWatcher } from "./epoll.ts";
 
-export class PosixSockets implements Sockets {
-  readonly platform: PlatformTable;
-  readonly finder: HandleFinder;
+export class PosixSockets extends HandleLocator implements Sockets {
   readonly #c: LibcSymbols;
   readonly #errno: () => number;
   readonly #ebadf: number;
-  /** Every connection's descriptor found so far (handleOf). */
-  readonly #located = new WeakMap<Deno.TcpConn, number>();
   // Scratch buffers reused by every call: the lookup loop must not allocate.
-  readonly #addr = new Uint8Array(SOCKADDR_BUFFER_BYTES);
   readonly #len = new Uint32Array(1);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
-  readonly #addresses = new Map<string, Uint8Array>();
 
   /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
   constructor(platform: PlatformTable, c: Libc = libc(platform)) {
     if (!platform.errno) throw new Error(`${platform.os} is not POSIX`);
-    this.platform = platform;
-    this.finder = new HandleFinder(platform.firstHandle, platform.handleStep);
+    super(platform, new HandleFinder(platform.firstHandle, platform.handleStep));
     this.#c = c.symbols;
     this.#errno = c.errno;
     this.#ebadf = platform.errno.ebadf;
   }
 
-  locate(conn: Deno.TcpConn): FoundHandle | null {
-    const local = this.#addressKey(conn.localAddr);
-    const remote = this.#addressKey(conn.remoteAddr);
-    const p = this.platform;
-    const addr = this.#addr, len = this.#len, c = this.#c, errno = this.#errno;
-    const ebadf = this.#ebadf;
-    const checker = {
-      lastKey: 0,
-      check(fd: number): HandleCheck {
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (c.getsockname(fd, addr, len) !== 0) {
-          return errno() === ebadf ? HandleCheck.Free : HandleCheck.NotConnected;
-        }
-        const localMatches = sockaddrMatches(addr, p, local);
-        const localPort = sockaddrPort(addr);
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (c.getpeername(fd, addr, len) !== 0) return HandleCheck.NotConnected;
-        if (localMatches && sockaddrMatches(addr, p, remote)) return HandleCheck.Match;
-        this.lastKey = connectionKey(localPort, sockaddrPort(addr));
-        return HandleCheck.Other;
-      },
-    };
-    const found = this.finder.find(connectionKey(local.port, remote.port), checker);
-    if (found) this.#located.set(conn, found.handle);
-    return found;
+  protected sockName(fd: number): HandleCheck | null {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    if (this.#c.getsockname(fd, this.addr, this.#len) === 0) return null;
+    return this.#errno() === this.#ebadf ? HandleCheck.Free : HandleCheck.NotConnected;
   }
 
-  handleOf(conn: Deno.TcpConn): number | undefined {
-    return this.#located.get(conn);
-  }
-
-  release(conn: Deno.TcpConn): void {
-    const handle = this.#located.get(conn);
-    if (handle === undefined) return;
-    this.#located.delete(conn);
-    this.finder.release(handle);
+  protected peerName(fd: number): boolean {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    return this.#c.getpeername(fd, this.addr, this.#len) === 0;
   }
 
   /**
@@ -95,21 +54,19 @@ export class PosixSockets implements Sockets {
   raiseBacklog(listener: Deno.TcpListener, backlog: number): RaisedBacklog {
     const p = this.platform;
     const local = addressKeyOf(listener.addr);
-    const addr = this.#addr, len = this.#len, c = this.#c;
     // Listeners are made early, so their descriptors are low: scan up until a long run of free
     // ones (the same rule HandleFinder uses to decide the region above is empty).
     for (let fd = p.firstHandle, free = 0; free < 64; fd += p.handleStep) {
-      len[0] = SOCKADDR_BUFFER_BYTES;
-      if (c.getsockname(fd, addr, len) !== 0) {
-        free = this.#errno() === this.#ebadf ? free + 1 : 0;
+      const failed = this.sockName(fd);
+      if (failed !== null) {
+        free = failed === HandleCheck.Free ? free + 1 : 0;
         continue;
       }
       free = 0;
-      if (!sockaddrMatches(addr, p, local)) continue;
-      len[0] = SOCKADDR_BUFFER_BYTES;
-      if (c.getpeername(fd, addr, len) === 0) continue; // connected: an accepted connection
+      if (!sockaddrMatches(this.addr, p, local)) continue;
+      if (this.peerName(fd)) continue; // connected: an accepted connection
       if (this.#get(fd, p.solSocket, p.soAcceptConn, "SO_ACCEPTCONN") !== 1) continue;
-      if (c.listen(fd, backlog) !== 0) {
+      if (this.#c.listen(fd, backlog) !== 0) {
         throw new Error(`listen(${fd}, ${backlog}) failed (errno ${this.#errno()})`);
       }
       return { handle: fd, backlog: p.tcpInfo ? this.#tcpInfoOrNull(fd)?.sacked ?? null : null };
@@ -135,35 +92,10 @@ export class PosixSockets implements Sockets {
     return decodeTcpInfo(buf.subarray(0, len[0]), layout);
   }
 
-  addressesOf(fd: number): SocketAddresses | null {
-    const addr = this.#addr, len = this.#len, c = this.#c;
-    len[0] = SOCKADDR_BUFFER_BYTES;
-    if (c.getsockname(fd, addr, len) !== 0) return null;
-    const local = decodeSockaddr(addr, this.platform);
-    if (!local) return null;
-    len[0] = SOCKADDR_BUFFER_BYTES;
-    const remote = c.getpeername(fd, addr, len) === 0 ? decodeSockaddr(addr, this.platform) : null;
-    return { local, remote };
-  }
-
   watchReadable(conn: Deno.TcpConn): ReadableWait | null {
-    const fd = this.#located.get(conn);
+    const fd = this.handleOf(conn);
     if (fd === undefined) return null;
     return sharedWatcher(this.platform)?.watch(fd) ?? null;
-  }
-
-  /**
-   * addressKeyOf, remembered by address text: thousands of connections share a handful of
-   * addresses, and parsing them was half the cost of a one-check lookup.
-   */
-  #addressKey(addr: Deno.NetAddr): AddressKey {
-    let address = this.#addresses.get(addr.hostname);
-    if (address === undefined) {
-      address = addressKeyOf(addr).address;
-      if (this.#addresses.size >= 256) this.#addresses.clear(); // bounded on address scans
-      this.#addresses.set(addr.hostname, address);
-    }
-    return { port: addr.port, address };
   }
 
   setKeepAlive(fd: number, request: KeepAliveRequest): AppliedOptions {

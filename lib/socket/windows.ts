@@ -27,19 +27,13 @@ import type {
   KeepAliveValues,
   RaisedBacklog,
   ReadableWait,
-  SocketAddresses,
   Sockets,
   TcpInfo,
   ValuesSource,
 } from "./types.ts";
-import { connectionKey, type FoundHandle, HandleCheck, HandleFinder } from "./handle_finder.ts";
-import {
-  addressKeyOf,
-  decodeSockaddr,
-  SOCKADDR_BUFFER_BYTES,
-  sockaddrMatches,
-  sockaddrPort,
-} from "./sockaddr.ts";
+import { HandleCheck, HandleFinder } from "./handle_finder.ts";
+import { SOCKADDR_BUFFER_BYTES } from "./sockaddr.ts";
+import { HandleLocator } from "./locator.ts";
 import { type Winsock, winsock } from "./winsock.ts";
 import { formatDuration } from "../duration.ts";
 
@@ -49,8 +43,8 @@ export const WSAENOPROTOOPT = 10042;
 export const WSAENOTCONN = 10057;
 
 /** Idle and interval Windows uses when a socket does not set them (documented defaults). */
-export const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
-export const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
+const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
+const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
 
 /** `struct tcp_keepalive { u_long onoff, keepalivetime, keepaliveinterval; }`: 12 bytes, LE. */
 export function encodeTcpKeepalive(on: boolean, idleMs: number, intervalMs: number): Uint8Array {
@@ -91,7 +85,7 @@ export function isUnsupportedOption(wsaError: number): boolean {
   return wsaError === WSAENOPROTOOPT || wsaError === WSAEINVAL;
 }
 
-export type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
+type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
 
 /**
  * Which call sets `request`'s times: setsockopt (whole seconds, readable) unless it is known to be
@@ -105,7 +99,7 @@ export function chooseMethod(request: KeepAliveRequest, timesSupported: boolean)
 }
 
 /** A read-back that also says where its values came from (the socket, or what was set). */
-export interface WindowsReading extends KeepAliveReading {
+interface WindowsReading extends KeepAliveReading {
   source: ValuesSource; // always set: "as-set" after SIO_KEEPALIVE_VALS
 }
 
@@ -115,18 +109,14 @@ class WinsockError extends Error {
   }
 }
 
-export class WindowsSockets implements Sockets {
-  readonly platform: PlatformTable;
-  readonly finder: HandleFinder;
+export class WindowsSockets extends HandleLocator implements Sockets {
   readonly #ws: Winsock;
-  readonly #located = new WeakMap<Deno.TcpConn, number>();
   /** Idle/interval set with SIO_KEEPALIVE_VALS per handle: Windows cannot read them back. */
   readonly #asSet = new Map<number, { idleMs: number; intervalMs: number }>();
   /** Why TCP_KEEPIDLE/TCP_KEEPINTVL cannot be used (null: usable); learnt on first use. */
   #timesRefused: string | null = null;
   /** Whether TCP_KEEPCNT is accepted; learnt on first use. */
   #countSupported = true;
-  readonly #addr = new Uint8Array(SOCKADDR_BUFFER_BYTES);
   readonly #len = new Int32Array(1);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
@@ -137,48 +127,25 @@ export class WindowsSockets implements Sockets {
     if (platform.sioKeepaliveVals === null || platform.fixedCount === null) {
       throw new Error(`${platform.os} is not Windows`);
     }
-    this.platform = platform;
     // Windows hands out handles for files, events and threads from the same table, so sockets sit
     // further apart than POSIX descriptors: allow a longer run of non-sockets before giving up.
-    this.finder = new HandleFinder(platform.firstHandle, platform.handleStep, 256);
+    super(platform, new HandleFinder(platform.firstHandle, platform.handleStep, 256));
     this.#ws = ws ?? winsock(platform.library);
   }
 
-  locate(conn: Deno.TcpConn): FoundHandle | null {
-    const local = addressKeyOf(conn.localAddr);
-    const remote = addressKeyOf(conn.remoteAddr);
-    const p = this.platform;
-    const addr = this.#addr, len = this.#len, ws = this.#ws;
-    const checker = {
-      lastKey: 0,
-      check(handle: number): HandleCheck {
-        const socket = BigInt(handle);
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (ws.getsockname(socket, addr, len) !== 0) return checkFromError(ws.WSAGetLastError());
-        const localMatches = sockaddrMatches(addr, p, local);
-        const localPort = sockaddrPort(addr);
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (ws.getpeername(socket, addr, len) !== 0) return HandleCheck.NotConnected;
-        if (localMatches && sockaddrMatches(addr, p, remote)) return HandleCheck.Match;
-        this.lastKey = connectionKey(localPort, sockaddrPort(addr));
-        return HandleCheck.Other;
-      },
-    };
-    const found = this.finder.find(connectionKey(local.port, remote.port), checker);
-    if (found) this.#located.set(conn, found.handle);
-    return found;
+  protected sockName(handle: number): HandleCheck | null {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    if (this.#ws.getsockname(BigInt(handle), this.addr, this.#len) === 0) return null;
+    return checkFromError(this.#ws.WSAGetLastError());
   }
 
-  handleOf(conn: Deno.TcpConn): number | undefined {
-    return this.#located.get(conn);
+  protected peerName(handle: number): boolean {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    return this.#ws.getpeername(BigInt(handle), this.addr, this.#len) === 0;
   }
 
-  release(conn: Deno.TcpConn): void {
-    const handle = this.#located.get(conn);
-    if (handle === undefined) return;
-    this.#located.delete(conn);
+  protected override forgetHandle(handle: number): void {
     this.#asSet.delete(handle);
-    this.finder.release(handle);
   }
 
   raiseBacklog(_listener: Deno.TcpListener, _backlog: number): RaisedBacklog {
@@ -187,20 +154,6 @@ export class WindowsSockets implements Sockets {
 
   readTcpInfo(_handle: number): TcpInfo {
     throw new Error("TCP_INFO is not read on Windows");
-  }
-
-  addressesOf(handle: number): SocketAddresses | null {
-    const addr = this.#addr, len = this.#len, ws = this.#ws;
-    const socket = BigInt(handle);
-    len[0] = SOCKADDR_BUFFER_BYTES;
-    if (ws.getsockname(socket, addr, len) !== 0) return null;
-    const local = decodeSockaddr(addr, this.platform);
-    if (!local) return null;
-    len[0] = SOCKADDR_BUFFER_BYTES;
-    const remote = ws.getpeername(socket, addr, len) === 0
-      ? decodeSockaddr(addr, this.platform)
-      : null;
-    return { local, remote };
   }
 
   /** Windows keeps a read pending per connection (no epoll). */
