@@ -3,7 +3,7 @@
  * will not probe by itself, fire the one probe at the chosen moment, and read TCP_INFO to learn as
  * soon as the kernel knows whether the probe was answered. Never writes a byte.
  */
-import { RuntimeError } from "../errors.ts";
+import { describeConnectError, RuntimeError } from "../errors.ts";
 import { KeepAliveController } from "../keepalive/mod.ts";
 import type { Sockets, TcpInfo } from "../socket/mod.ts";
 import { formatEndpoint } from "../ip.ts";
@@ -102,7 +102,7 @@ export class Prober {
       connecting.then((c) => c.close(), () => {});
       throw err instanceof RuntimeError
         ? err
-        : new RuntimeError(describeConnectError(err, this.target));
+        : new RuntimeError(describeConnectError(err, this.target, " (connection refused)"));
     } finally {
       clearTimeout(timer);
     }
@@ -258,7 +258,7 @@ export class ProbeConnection {
       } else if (reason === "timed-out" && this.firedAt !== null) {
         outcome = {
           kind: "forgotten",
-          idleMs: this.firedIdleMs,
+          idleMs: this.#probeIdleAtMost(),
           edge: "silent-drop",
           by: "kernel",
         };
@@ -269,16 +269,4 @@ export class ProbeConnection {
     if (this.#closed) return;
     this.onOutcome(this, outcome);
   }
-}
-
-export function describeConnectError(err: unknown, target: string): string {
-  if (err instanceof Deno.errors.ConnectionRefused) {
-    return `nothing is listening on ${target} (connection refused)`;
-  }
-  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
-  const message = err instanceof Error ? err.message : String(err);
-  if (/os error 113|os error 101|unreachable/i.test(message)) {
-    return `${target} is unreachable (${message})`;
-  }
-  return `cannot connect to ${target}: ${message}`;
 }
