@@ -123,9 +123,12 @@ export function plan(input: PlanInput): Plan {
   free -= openRungs.length;
   // A new connection is the slowest way to test a point (it starts from zero): only for gaps
   // that no connection could take.
+  // Below the ladder (even --min was forgotten) nothing is idle short enough to help: search down
+  // in parallel, halving towards the 1 s minimum.
   const unserved = highMs === null
     ? (maxUncovered ? 1 : 0) // e.g. after a restart ended every connection
-    : wideGaps(points, lowMs, top, precision, minTestMs).length;
+    : wideGaps(points, lowMs, top, precision, minTestMs)
+      .reduce((n, [u, v]) => n + (u === 0 ? Math.ceil(Math.log2(v / minTestMs)) : 1), 0);
   return { fireAt, close, openRungs, openSpares: Math.min(free, unserved) };
 }
 
