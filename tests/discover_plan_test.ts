@@ -302,3 +302,13 @@ Deno.test("anomalies: a server's own probes and contradictions are said once eac
   assert.match(a.contradicted(4, 5200) ?? "", /lost packet/);
   assert.equal(a.contradicted(5, 5300), null);
 });
+
+Deno.test("plan (simulated): a timeout below --min is still found within 10%", () => {
+  for (const truth of [1500, 4000, 9000]) {
+    const s = simulate(truth, 10_000, 1_800_000, 10, 0.1);
+    const r = s.bracket.result();
+    assert.ok(r.lowMs < truth && truth <= r.highMs!, `${truth} outside ${JSON.stringify(r)}`);
+    assert.ok(r.highMs! <= r.lowMs * 1.1 || r.highMs! - r.lowMs <= 50, JSON.stringify(r));
+    assert.ok(s.maxOpen <= 10);
+  }
+});
