@@ -39,14 +39,14 @@ opens a few connections at once, lets each idle for a different time from a geom
 between --min and --max, and then sends one keep-alive probe on it (a bare ACK; no data is ever
 sent, and the server program is not involved: its kernel answers). An answered probe means the path
 still knew the connection; an unanswered one (silent drop) or an RST (reset) means it had forgotten
-it; a FIN before the probe means the server itself closes idle connections. Connections that have
-been idling since earlier rungs then refine the range until it is within --precision.
+it; a FIN before the probe means the server itself closes idle connections. The connections of the
+rungs above the edge, idle almost as long, then refine the range until it is within --precision.
 
 Flags:
   HOST:PORT             the server ([v6addr]:port for IPv6); or --host and --port
   --min DURATION        shortest idle on the ladder (default 10s)
   --max DURATION        longest idle tested (default 30m): "kept for at least --max" beyond it
-  --connections N       connections open at a time, one per rung (default 10)
+  --connections N       at most N open at once (default 10); more give a finer ladder
   --precision P         stop when the range's high end is within P of its low end (default 10%)
   --interval DURATION   keep-alive interval after the probe (default 1s) and
   --count N             probes (default 2): the kernel's own verdict, if ours has not come first
