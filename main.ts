@@ -10,6 +10,7 @@ import { flushOutput } from "./lib/report/output.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
+import { discoverCommand } from "./discover.ts";
 import { inspectCommand } from "./inspect.ts";
 import { serverCommand } from "./server.ts";
 import { setCommand } from "./set.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   clientCommand,
   captureCommand,
   watchCommand,
+  discoverCommand,
   inspectCommand,
   setCommand,
 ];

@@ -108,6 +108,7 @@ Deno.test("the command files import only the library (and each other's flag pars
     "capture.ts",
     "demo.ts",
     "watch.ts",
+    "discover.ts",
     "inspect.ts",
     "set.ts",
   ];
