@@ -9,7 +9,15 @@ import type { EventOf, TcpkaEvent } from "../lib/events.ts";
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 import { Topology } from "../lib/netns/topology.ts";
-import { cliArgs, CliProcess, ROOT, runCli, startServer, which } from "./helpers/cli.ts";
+import {
+  cliArgs,
+  CliProcess,
+  ROOT,
+  runCli,
+  runCliUntil,
+  startServer,
+  which,
+} from "./helpers/cli.ts";
 import { namespacesOf } from "./helpers/netns.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
@@ -245,3 +253,19 @@ for (const [args, pattern] of refusals) {
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 }
+
+Deno.test("discover | head: the reader gone ends the run quietly (exit 0, no stack trace)", async () => {
+  const { server, port } = await startServer(["--hold", "0"]);
+  try {
+    const r = await runCliUntil(
+      ["discover", `127.0.0.1:${port}`, "--min", "1s", "--max", "30s", "--no-capture"],
+      /discovering/,
+      "close",
+    );
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+  } finally {
+    server.stop();
+    await server.done;
+  }
+});

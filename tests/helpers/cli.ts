@@ -107,3 +107,40 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Runs tcpka until its stdout has shown a line matching `until`, then does `then` to it: closes
+ * the pipe as `| head` does ("close"), or sends Ctrl-C ("SIGINT"). Returns how it ended.
+ */
+export async function runCliUntil(
+  args: string[],
+  until: RegExp,
+  then: "close" | "SIGINT",
+  timeoutMs = 60_000,
+): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: cliArgs(args),
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  while (!until.test(stdout)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += value;
+  }
+  if (then === "close") await reader.cancel();
+  else {
+    child.kill("SIGINT");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+  }
+  const status = await child.status;
+  clearTimeout(timer);
+  return { code: status.code, stdout, stderr: await stderr, pid: child.pid };
+}
