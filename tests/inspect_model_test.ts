@@ -30,6 +30,7 @@ Deno.test("ss listing: endpoints, owners (several, names with spaces), timers, i
     [ka.lastSndMs, ka.lastRcvMs, ka.lastAckMs, ka.retransmits, ka.totalRetransmits, ka.inode],
     [1812, 1900, 1700, 1, 7, 44814],
   );
+  assert.equal(ka.cookie, 0x1005); // ss -e's sk:, the socket's SO_COOKIE in hex
   assert.equal(idleOf(ka), 1700);
   assert.deepEqual([shared.recvQ, shared.sendQ, shared.local, shared.peer], [
     2,
@@ -62,6 +63,12 @@ Deno.test("ss listing: one selected state leaves out the State column; chunks sp
 
 Deno.test("ss arguments: states and filters in ss's own syntax", () => {
   assert.deepEqual(ssArgs({ states: "established" }), ["-tnoiepH", "state", "established"]);
+  // Root's inspect finds owners itself (owner_scan.ts): no -p, and no -i (TCP_INFO per socket).
+  assert.deepEqual(ssArgs({ states: "established", details: false, owners: false }), [
+    "-tnoeH",
+    "state",
+    "established",
+  ]);
   assert.deepEqual(ssArgs({ states: "established+listening", port: 80 }), [
     "-tnoiepH",
     "state",

@@ -27,6 +27,8 @@ export class PosixSockets extends HandleLocator implements Sockets {
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
   #tcpInfoBuffer: Uint8Array | null = null;
+  readonly #cookie = new BigUint64Array(1);
+  readonly #cookieBytes = new Uint8Array(this.#cookie.buffer);
 
   /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
   constructor(platform: PlatformTable, c: Libc = libc(platform)) {
@@ -137,11 +139,75 @@ export class PosixSockets extends HandleLocator implements Sockets {
         const error = this.#processError("pidfd_getfd");
         if (error.failure !== "closed") throw error;
       },
+      list: () => this.#numberedEntries(`/proc/${pid}/fd`),
+      socketInodes: () => {
+        const out: [number, number][] = [];
+        const target = new Uint8Array(64);
+        for (const fd of this.#numberedEntries(`/proc/${pid}/fd`)) {
+          const n = Number(this.#c.readlink(cString(`/proc/${pid}/fd/${fd}`), target, 64n));
+          const link = n > 0 ? new TextDecoder().decode(target.subarray(0, n)) : "";
+          const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+          if (inode) out.push([fd, Number(inode)]);
+        }
+        return out;
+      },
       close: () => {
         if (open) this.#c.close(pidfd);
         open = false;
       },
     };
+  }
+
+  processIds(): number[] {
+    return this.platform.os === "linux" ? this.#numberedEntries("/proc") : [];
+  }
+
+  processCommand(pid: number): string | null {
+    if (this.platform.os !== "linux") return null;
+    const fd = this.#c.open(cString(`/proc/${pid}/comm`), 0 /* O_RDONLY */);
+    if (fd < 0) return null;
+    try {
+      const buf = new Uint8Array(64);
+      const n = Number(this.#c.read(fd, buf, BigInt(buf.length)));
+      return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)).replace(/\n$/, "") : null;
+    } finally {
+      this.#c.close(fd);
+    }
+  }
+
+  socketCookie(handle: number): number | null {
+    const option = this.platform.soCookie;
+    if (option === null) return null;
+    this.#len[0] = 8;
+    if (this.#c.getsockopt(handle, this.platform.solSocket, option, this.#cookieBytes, this.#len)) {
+      return null;
+    }
+    return Number(this.#cookie[0]);
+  }
+
+  /**
+   * The names of `dir` that are numbers (pids in /proc, descriptors in /proc/PID/fd), through
+   * libc's readdir. glibc's and musl's 64-bit `struct dirent`: d_ino, d_off (8 bytes each),
+   * d_reclen (2), d_type (1), then d_name at 19.
+   */
+  #numberedEntries(dir: string): number[] {
+    const { opendir, readdir, closedir } = this.#c;
+    const handle = opendir(cString(dir));
+    if (!handle) return [];
+    const out: number[] = [];
+    try {
+      for (let entry = readdir(handle); entry; entry = readdir(handle)) {
+        const view = new Deno.UnsafePointerView(entry);
+        let n = 0, i = 19;
+        for (let c = view.getUint8(i); c >= 48 && c <= 57; c = view.getUint8(++i)) {
+          n = n * 10 + (c - 48);
+        }
+        if (i > 19 && view.getUint8(i) === 0) out.push(n);
+      }
+    } finally {
+      closedir(handle);
+    }
+    return out;
   }
 
   closeHandle(fd: number): void {
@@ -238,6 +304,10 @@ export class PosixSockets extends HandleLocator implements Sockets {
     }
     return this.#int[0];
   }
+}
+
+function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(text + "\0");
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
