@@ -10,7 +10,7 @@ import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
 import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
 import { listSockets, type NamespaceRead } from "./enumerate.ts";
-import { scanOwners } from "./owner_scan.ts";
+import { matchOwners, readSocketTable } from "./owner_scan.ts";
 import { adoptCopy, copySocket, type SocketCopy } from "./socket_copy.ts";
 import type { ListedSocket, ListingQuery, Owner } from "./listing.ts";
 import {
@@ -116,24 +116,31 @@ export async function inspectConnections(
 }
 
 /**
- * Root's way: ss lists the sockets without owners (fast: no /proc scan), then owner_scan.ts finds
- * each owner by socket cookie and each socket is read on the copy that found it. Null when ss
+ * Root's way: ss lists the sockets without owners (fast: no /proc scan) while owner_scan.ts reads
+ * the descriptor tables; each listed socket is then copied, proved by its cookie, and read. Null when ss
  * prints no cookies (then ss -p's owners and the copy-by-number way are used).
  */
 async function scanAndRead(
   options: InspectOptions,
   sockets: Sockets,
 ): Promise<Scanned | null> {
-  const listing = await listSockets(
-    { ...options.query, details: false, owners: false },
-    options.pid,
-  );
-  const byCookie = new Map<number, ListedSocket>();
-  for (const s of listing.sockets) if (s.cookie !== null) byCookie.set(s.cookie, s);
-  if (byCookie.size < listing.sockets.length) return null; // an ss without cookies
-  const readings = new Map<ListedSocket, KeepAliveReading>();
+  // ss starts now; the descriptor tables are read while it lists (it is another process).
+  const listingDone = listSockets({ ...options.query, details: false, owners: false }, options.pid);
   const pids = options.pid === undefined ? sockets.processIds() : [options.pid];
-  const scan = scanOwners(sockets, pids, byCookie, (socket, owner, handle) => {
+  const table = readSocketTable(sockets, pids);
+  let listing;
+  try {
+    listing = await listingDone;
+  } catch (err) {
+    for (const p of table.processes) p.process.close();
+    throw err;
+  }
+  if (listing.sockets.some((s) => s.cookie === null)) {
+    for (const p of table.processes) p.process.close();
+    return null; // an ss without cookies: the descriptors cannot be proved to be the sockets
+  }
+  const readings = new Map<ListedSocket, KeepAliveReading>();
+  const scan = matchOwners(sockets, table, listing.sockets, (socket, owner, handle) => {
     readings.set(socket, readListed(adoptCopy(sockets, handle, owner.fd, socket), socket, true));
   });
   if (options.pid !== undefined && scan.exited.includes(options.pid)) {

@@ -1,47 +1,24 @@
 /**
- * The owners of listed sockets, found by tcpka itself (root, Linux): every process's descriptors
- * (/proc/PID/fd, listed through libc) are copied with pidfd_getfd and matched to the listing by
- * socket cookie (SO_COOKIE, ss -e's "sk:"). This replaces `ss -p`, whose own /proc scan (a
- * readlink per descriptor) took most of inspect's time and came before its first line of output.
- * Each socket is read on the very copy that identified it: a cookie names one socket for its
- * whole life, so no second copy and no address check are needed, and no reuse race exists.
+ * The owners of listed sockets, found by tcpka itself (root, Linux), instead of by `ss -p`, whose
+ * /proc scan took most of inspect's time and came before its first line of output. Here the scan
+ * (readlink of /proc/PID/fd/N, keeping "socket:[inode]", as ss does) runs while ss lists the
+ * sockets, and each listed socket is then copied once with pidfd_getfd, checked to be the listed
+ * socket by its cookie (SO_COOKIE = ss -e's "sk:", unique for the socket's whole life, so a
+ * descriptor reused in between is caught), and read on that copy. Only sockets are ever copied:
+ * closing a copy of a file would flush it (NFS, FUSE), which is not ours to cause.
  */
 import { ProcessAccessError, type ProcessDescriptors, type Sockets } from "../socket/mod.ts";
 import type { ListedSocket, Owner } from "./listing.ts";
 
-export interface OwnerScan {
-  /**
-   * Processes that refused the copy (Yama's ptrace_scope, an LSM), and why. Their sockets still
-   * get their owners where /proc/PID/fd's links may be read (as ss -p does), but are not read.
-   */
-  refused: Map<number, ProcessAccessError>;
-  /** Processes that exited while being scanned. */
+/** Every process's socket descriptors, as /proc shows them, before the listing is known. */
+export interface SocketTable {
+  processes: { process: ProcessDescriptors; sockets: [fd: number, inode: number][] }[];
+  /** Processes that exited before they could be opened. */
   exited: number[];
 }
 
-/**
- * Adds every owner among `pids` to the sockets of `byCookie` (in descriptor order), and calls
- * `onFirstOwner` with a copy of the socket for the first one found; the copy is closed after.
- */
-export function scanOwners(
-  sockets: Sockets,
-  pids: number[],
-  byCookie: Map<number, ListedSocket>,
-  onFirstOwner: (socket: ListedSocket, owner: Owner, handle: number) => void,
-): OwnerScan {
-  const scan: OwnerScan = { refused: new Map(), exited: [] };
-  let byInode: Map<number, ListedSocket> | null = null;
-  const refused = (process: ProcessDescriptors, err: ProcessAccessError) => {
-    scan.refused.set(process.pid, err);
-    byInode ??= new Map([...byCookie.values()].map((s) => [s.inode, s]));
-    let command: string | null = null;
-    for (const [fd, inode] of process.socketInodes()) {
-      const socket = byInode.get(inode);
-      if (!socket) continue;
-      command ??= sockets.processCommand(process.pid) ?? "?";
-      socket.owners.push({ command, pid: process.pid, fd });
-    }
-  };
+export function readSocketTable(sockets: Sockets, pids: number[]): SocketTable {
+  const table: SocketTable = { processes: [], exited: [] };
   for (const pid of pids) {
     if (pid === Deno.pid) continue; // our own descriptors are copies being made
     let process;
@@ -49,31 +26,63 @@ export function scanOwners(
       process = sockets.openProcess(pid);
     } catch (err) {
       if (!(err instanceof ProcessAccessError)) throw err;
-      if (err.failure === "exited") scan.exited.push(pid);
-      else scan.refused.set(pid, err);
+      table.exited.push(pid);
       continue;
     }
+    const found = process.socketInodes();
+    if (found.length) table.processes.push({ process, sockets: found });
+    else process.close();
+  }
+  return table;
+}
+
+export interface OwnerScan {
+  /** Processes that refused the copy (Yama's ptrace_scope, an LSM), and why: owned, not read. */
+  refused: Map<number, ProcessAccessError>;
+  /** Processes that exited while being read. */
+  exited: number[];
+}
+
+/**
+ * Adds each owner in `table` to its listed socket (matched by inode), and calls `onFirstOwner`
+ * with a copy of the socket for the first owner found, once the copy's cookie has proved it is
+ * the listed socket; the copy is closed after. Closes the table's processes.
+ */
+export function matchOwners(
+  sockets: Sockets,
+  table: SocketTable,
+  listed: ListedSocket[],
+  onFirstOwner: (socket: ListedSocket, owner: Owner, handle: number) => void,
+): OwnerScan {
+  const scan: OwnerScan = { refused: new Map(), exited: [...table.exited] };
+  const byInode = new Map<number, ListedSocket>();
+  for (const s of listed) byInode.set(s.inode, s);
+  for (const { process, sockets: found } of table.processes) {
     let command: string | null = null;
+    let copying = true;
     try {
-      for (const fd of process.list()) {
+      for (const [fd, inode] of found) {
+        const socket = byInode.get(inode);
+        if (!socket) continue;
+        command ??= sockets.processCommand(process.pid) ?? "?";
+        const owner = { command, pid: process.pid, fd };
+        socket.owners.push(owner);
+        if (socket.owners.length > 1 || !copying) continue;
         let handle;
         try {
           handle = process.copy(fd);
         } catch (err) {
           if (!(err instanceof ProcessAccessError)) throw err;
-          if (err.failure === "closed") continue; // closed since it was listed
-          if (err.failure === "exited") scan.exited.push(pid);
-          else refused(process, err);
-          break;
+          if (err.failure === "closed") continue; // closed since the scan: left unread
+          if (err.failure === "exited") scan.exited.push(process.pid);
+          else scan.refused.set(process.pid, err);
+          copying = false;
+          continue;
         }
         try {
-          const cookie = sockets.socketCookie(handle);
-          const socket = cookie === null ? undefined : byCookie.get(cookie);
-          if (!socket) continue;
-          command ??= sockets.processCommand(pid) ?? "?";
-          const owner = { command, pid, fd };
-          socket.owners.push(owner);
-          if (socket.owners.length === 1) onFirstOwner(socket, owner, handle);
+          // Closed and reused for another socket since the scan: not this one, left unread.
+          if (sockets.socketCookie(handle) !== socket.cookie) continue;
+          onFirstOwner(socket, owner, handle);
         } finally {
           sockets.closeHandle(handle);
         }

@@ -110,8 +110,6 @@ export interface ProcessDescriptors {
   copy(fd: number): number;
   /** Throws when this process may not copy the target's descriptors ("denied"), copying none. */
   checkAccess(): void;
-  /** The process's open descriptor numbers now (/proc/PID/fd); empty when it cannot be listed. */
-  list(): number[];
   /**
    * The process's socket descriptors and their inodes (ss's "ino:"), from /proc/PID/fd's links:
    * what ss -p reads. Needs less than a copy (ptrace read, not attach); empty when refused.
