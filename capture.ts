@@ -18,7 +18,13 @@ import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { isLoopback } from "./lib/net/ip.ts";
 import { type AnalysisResult, CaptureAnalyzer } from "./lib/capture/analyzer.ts";
 import { startTcpdump } from "./lib/capture/tcpdump.ts";
-import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/capture/render.ts";
+import {
+  formatSummary,
+  PacketFormatter,
+  packetJson,
+  readNotes,
+  summaryJson,
+} from "./lib/capture/render.ts";
 import type { FlowSummary } from "./lib/flow/summary.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 import { flushOutput, writeLine } from "./lib/report/output.ts";
@@ -224,11 +230,18 @@ class CaptureOutput {
         packets: result.packets,
         skipped: result.skipped,
         connections: this.#summaries,
+        unsupportedLinks: result.unsupportedLinks,
+        warnings: result.warnings,
         error: result.error ? { message: result.error.message, offset: result.error.offset } : null,
       }));
-    } else if (this.#summaries === 0) {
-      this.#write("");
-      this.#write(`No TCP connections seen (${result.packets} TCP packets).`);
+    } else {
+      if (this.#summaries === 0) {
+        this.#write("");
+        this.#write(`No TCP connections seen (${result.packets} TCP packets).`);
+      }
+      const notes = readNotes(result.unsupportedLinks, result.warnings);
+      if (notes.length > 0) this.#write("");
+      for (const note of notes) this.#write(this.#style("yellow", `note: ${note}`));
     }
     this.flush();
   }

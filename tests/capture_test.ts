@@ -4,7 +4,7 @@
  */
 import assert from "assert";
 import { CliProcess, runCli, runCliAsNobody, startServer } from "./helpers/cli.ts";
-import { buildPcap, type CaptureRecord, ipTcp, linkFrame } from "./helpers/pcap_builder.ts";
+import { buildPcap, type CaptureRecord, ipTcp, linkFrame } from "../scripts/pcap_builder.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const tcpdump = await new Deno.Command("tcpdump", {

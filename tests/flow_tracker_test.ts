@@ -1,5 +1,5 @@
 import assert from "assert";
-import { decodePcapBuffer } from "../lib/pcap/decoder.ts";
+import { decodePcapBuffer } from "./helpers/decode.ts";
 import type { DecodedPacket, TcpOptions } from "../lib/pcap/packet.ts";
 import {
   type Flow,
@@ -11,7 +11,7 @@ import {
 import { type FlowSummary, spread, summarizeFlow, summarizeFlows } from "../lib/flow/summary.ts";
 import { RunningSpread, SAMPLE_SIZE } from "../lib/flow/stats.ts";
 import { CaptureAnalyzer } from "../lib/capture/analyzer.ts";
-import { buildPcap, ipTcp, linkFrame, parseFlags } from "./helpers/pcap_builder.ts";
+import { buildPcap, ipTcp, linkFrame, parseFlags } from "../scripts/pcap_builder.ts";
 
 const LINUX_SYN_OPTS: TcpOptions = {
   mss: 65495,
@@ -82,6 +82,7 @@ class Conv {
       truncated: false,
       capturedLength: 66 + (o.len ?? 0),
       wireLength: 66 + (o.len ?? 0),
+      encap: null,
     };
     const labeled = this.tracker.track(packet);
     this.out.push(labeled);
@@ -426,6 +427,7 @@ Deno.test("flows: ids by first appearance, direction-independent keys, port reus
     truncated: false,
     capturedLength: 54,
     wireLength: 54,
+    encap: null,
   });
   const got = [
     mk("10.0.0.2", 80, "10.0.0.1", 4000, 0x10, 50, 0), // flow 0, first sender = 10.0.0.2

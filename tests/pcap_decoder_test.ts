@@ -1,12 +1,6 @@
 import assert from "assert";
-import {
-  decodePcapBuffer,
-  decodePcapStream,
-  linkTypeName,
-  MAX_CAPLEN,
-  PcapDecoder,
-  PcapError,
-} from "../lib/pcap/decoder.ts";
+import { linkTypeName, MAX_CAPLEN, PcapDecoder, PcapError } from "../lib/pcap/decoder.ts";
+import { decodePcapBuffer, decodePcapStream } from "./helpers/decode.ts";
 import {
   type DecodedPacket,
   flagNames,
@@ -31,7 +25,7 @@ import {
   linkFrame,
   parseAddress,
   type TcpSegmentSpec,
-} from "./helpers/pcap_builder.ts";
+} from "../scripts/pcap_builder.ts";
 
 const T0 = Date.UTC(2025, 10, 25, 7, 42, 59) * 1000 + 109181; // µs
 
@@ -186,6 +180,7 @@ Deno.test("classic pcap: every field of an Ethernet/IPv4 SYN", () => {
     truncated: false,
     capturedLength: 74,
     wireLength: 74,
+    encap: null,
   });
 });
 
@@ -484,16 +479,13 @@ Deno.test("errors: bad magic, truncation, impossible lengths, each with its offs
   );
   assert.match(decodePcapBuffer(file.subarray(0, 10)).error!.message, /truncated pcap file header/);
 
-  for (const [caplen, snaplen] of [[MAX_CAPLEN + 1, 0], [1000, 400]]) {
-    const bad = file.slice();
-    const v = new DataView(bad.buffer);
-    v.setUint32(16, snaplen, true);
-    v.setUint32(secondAt + 8, caplen, true);
-    const r = decodePcapBuffer(bad);
-    assert.equal(r.packets.length, 1);
-    assert.equal(r.error?.offset, secondAt);
-    assert.match(r.error!.message, new RegExp(`captured length ${caplen} is impossible`));
-  }
+  // Beyond libpcap's own limit (256 KiB) a length is corrupt, whatever the snap length says.
+  const bad = file.slice();
+  new DataView(bad.buffer).setUint32(secondAt + 8, MAX_CAPLEN + 1, true);
+  const r = decodePcapBuffer(bad);
+  assert.equal(r.packets.length, 1);
+  assert.equal(r.error?.offset, secondAt);
+  assert.match(r.error!.message, new RegExp(`captured length ${MAX_CAPLEN + 1} is impossible`));
 
   const version = file.slice();
   version[4] = 3;

@@ -2,6 +2,7 @@
 import type { Label, LabeledPacket } from "../flow/tracker.ts";
 import type { FlowSummary, Spread } from "../flow/summary.ts";
 import { formatFlags } from "../pcap/packet.ts";
+import type { ReadWarnings, UnsupportedLink } from "../pcap/decoder.ts";
 import { formatEndpoint } from "../net/ip.ts";
 import type { makeStyler } from "../report/style.ts";
 
@@ -96,7 +97,7 @@ export class PacketFormatter {
     const label = LABEL_TEXT[lp.label].padEnd(16);
     const labelStyle = LABEL_STYLE[lp.label];
     const time = this.#withTime ? `${this.#style("dim", this.#clockOf(p.tsMicros))}  ` : "";
-    const extra = detail(lp);
+    const extra = p.encap === null ? detail(lp) : `${detail(lp)}  via ${p.encap}`.trimStart();
     return `${time}${endpoints} ${formatFlags(p.flags).padEnd(3)} ${
       labelStyle ? this.#style(labelStyle, label) : label
     }${extra ? " " + this.#style("dim", extra) : ""}`.trimEnd();
@@ -129,6 +130,7 @@ export function packetJson(lp: LabeledPacket): Record<string, unknown> {
     deltaMs: lp.deltaMs,
     idleMs: lp.label === "keepalive" ? lp.sinceFlowLastActivityMs : null,
     sincePrevProbeMs: lp.sincePrevProbeMs,
+    encap: p.encap,
   };
 }
 
@@ -180,4 +182,45 @@ export function formatSummary(s: FlowSummary, style: Styler): string[] {
 
 export function summaryJson(s: FlowSummary): Record<string, unknown> {
   return { type: "summary", ...s, flow: s.flowId + 1 };
+}
+
+/**
+ * What the reader read through or could not decode, one line each: packets of link types it does
+ * not decode (named: a silent "no TCP connections" would hide them), records cut to the snap
+ * length, timestamps out of order or out of range.
+ */
+export function readNotes(
+  unsupportedLinks: readonly UnsupportedLink[],
+  warnings: Readonly<ReadWarnings>,
+): string[] {
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const notes = unsupportedLinks.map((l) =>
+    `${plural(l.packets, "packet", "packets")} of link type ${l.name} (${l.linkType}) ${
+      l.packets === 1 ? "was" : "were"
+    } not decoded`
+  );
+  if (warnings.truncatedToSnaplen > 0) {
+    notes.push(
+      `${
+        plural(warnings.truncatedToSnaplen, "record was", "records were")
+      } longer than the snap length and read truncated to it, as libpcap does`,
+    );
+  }
+  if (warnings.timeWentBack > 0) {
+    notes.push(
+      `${
+        plural(warnings.timeWentBack, "packet", "packets")
+      } stamped earlier than the packet before it: times around ${
+        warnings.timeWentBack === 1 ? "it" : "them"
+      } are as recorded, lifetimes never negative`,
+    );
+  }
+  if (warnings.invalidSubsecond > 0) {
+    notes.push(
+      `${
+        plural(warnings.invalidSubsecond, "packet has", "packets have")
+      } an invalid sub-second time (tcpdump prints "invalid"): kept within its second`,
+    );
+  }
+  return notes;
 }
