@@ -15,6 +15,8 @@ const LABEL_TEXT: Record<Label, string> = {
   "data": "data",
   "keepalive": "keep-alive probe",
   "keepalive-ack": "keep-alive ACK",
+  "zero-window-probe": "zero-window probe",
+  "zero-window-probe-ack": "zero-window ACK",
   "fin": "FIN",
   "rst": "RST",
   "retransmission": "retransmission",
@@ -26,6 +28,8 @@ const LABEL_TEXT: Record<Label, string> = {
 const LABEL_STYLE: Partial<Record<Label, Parameters<Styler>[0]>> = {
   "keepalive": "yellow",
   "keepalive-ack": "green",
+  "zero-window-probe": "blue",
+  "zero-window-probe-ack": "blue",
   "rst": "red",
   "fin": "magenta",
   "syn": "cyan",
@@ -44,6 +48,8 @@ export function clockMicros(tsMicros: number): string {
 }
 
 export function seconds(ms: number): string {
+  // Only a capture whose times go backwards gives a negative span: shown, not hidden.
+  if (ms < 0) return `−${seconds(-ms)}`;
   if (ms < 1) return `${(ms * 1000).toFixed(0)}µs`;
   if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 1)}ms`;
   return `${(ms / 1000).toFixed(3)}s`;
@@ -51,15 +57,16 @@ export function seconds(ms: number): string {
 
 function detail(lp: LabeledPacket): string {
   if (lp.label === "keepalive") {
-    if (lp.sincePrevProbeMs !== null) {
-      return `${seconds(lp.sincePrevProbeMs)} after the previous probe`;
+    if (lp.retryAfterMs !== null) {
+      return `retry ${seconds(lp.retryAfterMs)} after the unanswered probe`;
     }
-    if (lp.sinceFlowLastActivityMs !== null) {
-      return `after ${seconds(lp.sinceFlowLastActivityMs)} idle`;
-    }
+    if (lp.idleMs !== null) return `after ${seconds(lp.idleMs)} idle`;
     return "";
   }
   const parts: string[] = [];
+  if (lp.relabel !== null) {
+    parts.push(`proves packet ${lp.relabel.index + 1} was a ${LABEL_TEXT[lp.relabel.to]}`);
+  }
   if (lp.label === "data" || (lp.label === "retransmission" && lp.bytes > 0)) {
     parts.push(`${lp.bytes} B`);
   }
@@ -128,9 +135,13 @@ export function packetJson(lp: LabeledPacket): Record<string, unknown> {
     seq: p.seq,
     ack: p.ack,
     deltaMs: lp.deltaMs,
-    idleMs: lp.label === "keepalive" ? lp.sinceFlowLastActivityMs : null,
-    sincePrevProbeMs: lp.sincePrevProbeMs,
+    idleMs: lp.idleMs,
+    retryAfterMs: lp.retryAfterMs,
     encap: p.encap,
+    // Wireshark's frame number of the earlier packet this one proved to be something else.
+    relabel: lp.relabel === null
+      ? null
+      : { packet: lp.relabel.index + 1, from: lp.relabel.from, to: lp.relabel.to },
   };
 }
 
@@ -153,24 +164,32 @@ export function formatSummary(s: FlowSummary, style: Styler): string[] {
     ` (${roles}, ${s.packets} packets, lifetime ${seconds(s.lifetimeMs)})`,
   ];
   const row = (name: string, text: string) => lines.push(`  ${name.padEnd(11)} ${text}`);
-  if (s.probesSent === 0) {
-    row("keep-alive", "no probes seen");
-  } else {
-    const who = s.prober === "both" ? "both sides" : `the ${s.prober}`;
-    const unanswered = s.probesUnanswered > 0
-      ? style("red", `${s.probesUnanswered} unanswered`)
+  if (s.probesSent === 0) row("keep-alive", "no probes seen");
+  for (const side of ["client", "server"] as const) {
+    const f = s.probesBy[side];
+    if (f === null) continue;
+    const unanswered = f.unanswered > 0
+      ? style("red", `${f.unanswered} unanswered`)
       : "0 unanswered";
     row(
       "keep-alive",
-      `probes by ${who}: ${s.probesSent} sent, ${s.probesAnswered} answered, ${unanswered}`,
+      `probes by the ${side}: ${f.sent} sent, ${f.answered} answered, ${unanswered}`,
     );
     const timing = [
-      s.idleBeforeFirstProbeMs !== null
-        ? `first probe after ${seconds(s.idleBeforeFirstProbeMs)} idle`
-        : null,
-      s.probeInterval ? `interval ${spreadText(s.probeInterval)}` : null,
+      f.idleBeforeProbe ? `idle before each probe ${spreadText(f.idleBeforeProbe)}` : null,
+      f.retryInterval ? `unanswered, retried every ${spreadText(f.retryInterval)}` : null,
     ].filter(Boolean).join("; ");
-    if (timing) row("timing", timing);
+    if (timing) row("timing", s.probingSides === "both" ? `${side}: ${timing}` : timing);
+  }
+  for (const side of ["client", "server"] as const) {
+    const n = s.zeroWindowProbesBy[side];
+    if (n === 0) continue;
+    const peer = side === "client" ? "server" : "client";
+    row(
+      "zero window",
+      `${n} zero-window probe${n === 1 ? "" : "s"} by the ${side} (the ${peer} advertised ` +
+        "window 0): not keep-alive",
+    );
   }
   const end = s.end.kind === "open"
     ? "still open when the capture ended"

@@ -1,8 +1,16 @@
 /**
  * Keep-alive seen from the kernel's socket table instead of the wire: polls `ss -tnoi` and turns
- * changes between two looks into events. A prober's keep-alive timer restarts and its segment
- * counter rises without data when it sends a probe; the answer raises its received-segment counter
- * and resets `lastack`, which dates the answer to the millisecond. No root, no capture.
+ * changes between two looks into events, counting for each socket only what it sent itself.
+ *
+ * - Its own keep-alive probe: the keep-alive timer restarts and a segment goes out without data;
+ *   unanswered, the kernel's probe counter (the timer's third field) rises; answered, `lastack`
+ *   is reset (an acceptable segment came in), which dates the answer to the millisecond.
+ * - Its answer to the peer's probe: a segment in and one out without data, and no `lastack` reset:
+ *   a probe sits below the receive window, so the kernel answers it without accepting it.
+ * - A zero-window (persist) probe: the timer is `persist`, not `keepalive`. Its answer comes from
+ *   a socket whose peer is persist-probing (seen in the same table) or whose receive queue is full.
+ *   Neither is keep-alive, and neither is counted as such.
+ * No root, no capture.
  */
 import { querySockets, type SocketState } from "./ss.ts";
 
@@ -25,6 +33,13 @@ export type Observation =
     keepaliveTimerMs: number | null;
   }
   | Base & { type: "probe-ack"; seen: number }
+  | Base & {
+    type: "zero-window-probe";
+    /** Zero-window probes this observer has seen this socket send. */
+    seen: number;
+    persistTimerMs: number;
+  }
+  | Base & { type: "zero-window-ack"; seen: number }
   | Base & { type: "data" }
   | Base & { type: "state"; from: string }
   | Base & { type: "gone"; unanswered: number };
@@ -41,8 +56,12 @@ export interface ObserverOptions {
 
 interface Tracked {
   last: SocketState;
+  /** When `last` was taken (ms since the epoch). */
+  lastTime: number;
   probes: number;
   acks: number;
+  zeroWindowProbes: number;
+  zeroWindowAcks: number;
   /**
    * Unanswered probes at the last look that showed the keep-alive timer: in its final moments a
    * dying socket may show another timer, or none.
@@ -51,51 +70,94 @@ interface Tracked {
 }
 
 const key = (s: SocketState) => `${s.local}:${s.localPort} → ${s.peer}:${s.peerPort}`;
+/** The key the other end of the connection has, were it in the same table. */
+const peerKey = (s: SocketState) => `${s.peer}:${s.peerPort} → ${s.local}:${s.localPort}`;
 
-/** Compares two looks at one socket. Exported for tests. */
+/**
+ * Compares two looks at one socket. `peer` is the other end of the same connection when it is in
+ * the table too (loopback, or both ends in one namespace). Exported for tests.
+ */
 export function diffSocket(
   tracked: Tracked,
   now: SocketState,
   time: number,
+  peer: SocketState | null = null,
 ): Observation[] {
   const prev = tracked.last;
+  const sinceLastLook = time - tracked.lastTime;
+  tracked.last = now;
+  tracked.lastTime = time;
   const conn = key(now);
   const out: Observation[] = [];
   if (prev.state !== now.state) {
     out.push({ type: "state", time, conn, state: now.state, from: prev.state });
   }
   const dataMoved = now.dataSegsOut !== prev.dataSegsOut || now.dataSegsIn !== prev.dataSegsIn;
-  const sent = now.segsOut - prev.segsOut;
-  const received = now.segsIn - prev.segsIn;
+  let sent = now.segsOut - prev.segsOut;
+  let received = now.segsIn - prev.segsIn;
+  if (now.timer?.name === "keepalive") tracked.unanswered = now.timer.count;
+  if (now.state !== "ESTAB" || sent <= 0) {
+    if (dataMoved) out.push({ type: "data", time, conn, state: now.state });
+    return out;
+  }
+  if (now.timer?.name === "persist") {
+    tracked.zeroWindowProbes++;
+    out.push({
+      type: "zero-window-probe",
+      time,
+      conn,
+      state: now.state,
+      seen: tracked.zeroWindowProbes,
+      persistTimerMs: now.timer.ms,
+    });
+    return out;
+  }
   if (dataMoved) {
     out.push({ type: "data", time, conn, state: now.state });
-  } else if (now.state === "ESTAB" && sent > 0) {
-    const timer = now.timer?.name === "keepalive" ? now.timer : null;
-    const prevTimer = prev.timer?.name === "keepalive" ? prev.timer : null;
-    const restarted = timer !== null &&
-      (prevTimer === null || timer.ms > prevTimer.ms || timer.count > prevTimer.count);
-    if (restarted) {
-      const answered = received > 0;
-      for (let i = 0; i < sent; i++) {
-        tracked.probes++;
-        out.push({
-          type: "probe",
-          time: answered && now.lastAckMs !== null ? time - now.lastAckMs : time,
-          conn,
-          state: now.state,
-          seen: tracked.probes,
-          unanswered: timer.count,
-          answered,
-          keepaliveTimerMs: timer.ms,
-        });
-      }
-    } else if (received > 0) {
-      tracked.acks += sent;
+    return out;
+  }
+  const timer = now.timer?.name === "keepalive" ? now.timer : null;
+  const prevTimer = prev.timer?.name === "keepalive" ? prev.timer : null;
+  // An acceptable segment arrived since the last look: the answer to our probe, not the peer's
+  // probe (which the kernel answers without accepting).
+  const ackedSinceLook = now.lastAckMs !== null && now.lastAckMs < sinceLastLook;
+  const restarted = timer !== null &&
+    (prevTimer === null || timer.ms > prevTimer.ms || timer.count > prevTimer.count);
+  const unansweredRose = timer !== null && timer.count > (prevTimer?.count ?? 0);
+  if (restarted && (unansweredRose || ackedSinceLook)) {
+    // One probe per firing of the timer, which cannot fire twice between two looks.
+    const answered = timer.count === 0 && ackedSinceLook;
+    tracked.probes++;
+    sent--;
+    if (answered) received--;
+    out.push({
+      type: "probe",
+      time: answered && now.lastAckMs !== null ? time - now.lastAckMs : time,
+      conn,
+      state: now.state,
+      seen: tracked.probes,
+      unanswered: timer.count,
+      answered,
+      keepaliveTimerMs: timer.ms,
+    });
+  }
+  if (sent > 0 && received > 0) {
+    // What this socket sent in answer to the peer's probe (one answer per probe received).
+    const answers = Math.min(sent, received);
+    if (peer?.timer?.name === "persist" || (peer === null && now.recvQ > 0)) {
+      tracked.zeroWindowAcks += answers;
+      out.push({
+        type: "zero-window-ack",
+        time,
+        conn,
+        state: now.state,
+        seen: tracked.zeroWindowAcks,
+      });
+    } else {
+      tracked.acks += answers;
       out.push({ type: "probe-ack", time, conn, state: now.state, seen: tracked.acks });
     }
   }
-  tracked.last = now;
-  if (now.timer?.name === "keepalive") tracked.unanswered = now.timer.count;
   return out;
 }
 
@@ -107,6 +169,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
     const sockets = (await querySockets(options.port, options.prefix))
       .filter((s) => s.state !== "LISTEN");
     const present = new Set<string>();
+    const byKey = new Map(sockets.map((s) => [key(s), s]));
     for (const s of sockets) {
       const k = key(s);
       present.add(k);
@@ -114,8 +177,11 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
       if (!t) {
         tracked.set(k, {
           last: s,
+          lastTime: time,
           probes: 0,
           acks: 0,
+          zeroWindowProbes: 0,
+          zeroWindowAcks: 0,
           unanswered: s.timer?.name === "keepalive" ? s.timer.count : 0,
         });
         yield {
@@ -127,7 +193,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
         };
         continue;
       }
-      yield* diffSocket(t, s, time);
+      yield* diffSocket(t, s, time, byKey.get(peerKey(s)) ?? null);
     }
     for (const [k, t] of tracked) {
       if (present.has(k)) continue;

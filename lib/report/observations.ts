@@ -29,6 +29,13 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
         timer(o.keepaliveTimerMs);
     case "probe-ack":
       return head + `answered the peer's keep-alive probe (#${o.seen})`;
+    case "zero-window-probe":
+      return head +
+        `zero-window probe #${o.seen} sent (persist timer ${
+          (o.persistTimerMs / 1000).toFixed(2)
+        }s): the peer's window is 0; not keep-alive`;
+    case "zero-window-ack":
+      return head + `answered the peer's zero-window probe (#${o.seen}): window still 0`;
     case "data":
       return head + "data exchanged";
     case "state":
