@@ -114,9 +114,10 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
 }
 
 /**
- * The timing rows, from Linux's model (timing.ts): every probe that was not a retry comes one idle
- * after the last segment received (the handshake, the previous probe's answer, data); each retry
- * of an unanswered probe one interval after it. Both are checked probe by probe.
+ * The timing rows, from Linux's model (timing.ts), each probe checked against its own expected
+ * gap: the first (or first after data) one idle after the last segment received, each after an
+ * answered probe max(idle, interval) after the answer, each retry of an unanswered probe one
+ * interval after it.
  */
 function gapRows(
   expect: Expectation,
@@ -128,26 +129,33 @@ function gapRows(
   const classified = measured
     ? probes.map((p) => ({ kind: p.kind!, gapMs: p.gapMs ?? null }))
     : classifyProbes(probes, start);
-  const gapsOf = (kind: ProbeGap) =>
-    classified.filter((p) => p.kind === kind && p.gapMs !== null).map((p) => p.gapMs!);
+  const gapsOf = (kinds: ProbeGap[]) =>
+    classified.filter((p) => kinds.includes(p.kind) && p.gapMs !== null).map((p) => ({
+      gapMs: p.gapMs!,
+      expectedMs: expectedGapMs(p.kind, ka),
+    }));
 
-  const idleExpected = expectedGapMs("idle", ka);
-  const idle = gapsRow("idle before each probe", idleExpected, gapsOf("idle"));
-  if (ka.intervalMs !== null && ka.idleMs !== null && ka.intervalMs > ka.idleMs) {
-    idle.configured += " (the interval: longer than idle)";
-  } else {
-    idle.configured += " after the last packet received";
-  }
+  const idleMs = ka.idleMs;
+  const answeredMs = expectedGapMs("answered", ka);
+  const idle = gapsRow("idle before each probe", idleMs, gapsOf(["idle", "answered"]));
+  idle.configured = idleMs === null
+    ? "?"
+    : answeredMs !== idleMs
+    ? `${formatDuration(idleMs)}, then ${
+      formatDuration(answeredMs!)
+    } (the interval) after an answer`
+    : `${formatDuration(idleMs)} after the last packet received`;
   if (expectedProbes(expect, ka).high === 0) {
-    idle.configured = `${formatDuration(ka.idleMs ?? 0)} (longer than the hold: no probe due)`;
+    idle.configured = `${formatDuration(idleMs ?? 0)} (longer than the hold: no probe due)`;
+    idle.observed = probes.length === 0 ? "none seen" : idle.observed;
     idle.pass = probes.length === 0;
   }
 
-  const retries = gapsOf("retry");
+  const retries = gapsOf(["retry"]);
   const retry = gapsRow("retry of an unanswered probe", ka.intervalMs, retries);
   if (expect.close !== "timed-out") {
     // A peer that answers leaves nothing to retry: the interval never shows.
-    retry.configured = `${formatDuration(ka.intervalMs ?? 0)}; none expected (peer answers)`;
+    retry.configured = `${formatDuration(ka.intervalMs ?? 0)}; none due (the peer answers)`;
     retry.observed = retries.length === 0 ? "none" : retry.observed;
     retry.pass = retries.length === 0;
   } else if (retries.length === 0 && (ka.count ?? 0) < 2) {
@@ -157,11 +165,17 @@ function gapRows(
   return [idle, retry];
 }
 
-function gapsRow(check: string, configuredMs: number | null, gaps: number[]): VerdictRow {
-  const row = timingRow(check, configuredMs, gaps.length ? median(gaps) : null);
-  if (gaps.length > 1) {
-    row.observed += ` median (${seconds(Math.min(...gaps))}–${seconds(Math.max(...gaps))})`;
-    row.pass &&= gaps.every((g) => Math.abs(g - configuredMs!) <= TOLERANCE_MS);
+function gapsRow(
+  check: string,
+  configuredMs: number | null,
+  gaps: { gapMs: number; expectedMs: number | null }[],
+): VerdictRow {
+  const values = gaps.map((g) => g.gapMs);
+  const row = timingRow(check, configuredMs, values.length ? median(values) : null);
+  row.pass = configuredMs !== null && gaps.length > 0 &&
+    gaps.every((g) => g.expectedMs !== null && Math.abs(g.gapMs - g.expectedMs) <= TOLERANCE_MS);
+  if (values.length > 1) {
+    row.observed += ` median (${seconds(Math.min(...values))}–${seconds(Math.max(...values))})`;
   }
   return row;
 }

@@ -4,6 +4,7 @@
  * the connection probes).
  */
 import { RunningSpread } from "./stats.ts";
+import type { ProbeGap } from "../keepalive/timing.ts";
 
 export type Label =
   | "syn"
@@ -73,10 +74,11 @@ export interface ProbeRecord extends Stamp {
   by: Side;
   payloadLength: number;
   /**
-   * "idle": sent one idle after the prober's clock was last reset (idleBeforeMs says how long);
-   * "retry": sent because the previous probe went unanswered (retryAfterMs says how long after).
+   * Why it went out when it did (timing.ts): "idle" one idle after the last segment received,
+   * "answered" after the answer to the previous probe (both: idleBeforeMs says how long), "retry"
+   * because the previous probe went unanswered (retryAfterMs says how long after it).
    */
-  kind: "idle" | "retry";
+  kind: ProbeGap;
   idleBeforeMs: number | null;
   retryAfterMs: number | null;
   /** The peer sent something other than a probe or RST before this side's next probe. */
@@ -134,6 +136,8 @@ export class DirectionState {
    * that was not a probe, or the last data it sent. Null until there is one. In place.
    */
   clockReset: Stamp | null = null;
+  /** That reset was the peer's answer to this side's probe. */
+  clockResetByAnswer = false;
   /**
    * This side's first segment, while nothing showed what it was: a bare ACK that the peer's ACK
    * of seq + 1 would prove to have been a keep-alive probe. -1 when there is none.

@@ -40,6 +40,8 @@ import {
   type Stamp,
 } from "./flow.ts";
 
+import type { ProbeGap } from "../keepalive/timing.ts";
+
 export * from "./flow.ts";
 export { seqLt } from "./classify.ts";
 
@@ -70,6 +72,13 @@ export interface LabeledPacket {
   deltaMs: number | null;
   /** Set when this packet proved an earlier one to be something else (mid-connection captures). */
   relabel: Relabel | null;
+}
+
+/** `p` reset `d`'s keep-alive clock (timing.ts); `byAnswer`: by answering its probe. */
+function resetClock(d: DirectionState, p: Stamp, byAnswer: boolean): void {
+  if (d.clockReset === null) d.clockReset = newStamp(p);
+  else setStamp(d.clockReset, p);
+  d.clockResetByAnswer = byAnswer;
 }
 
 function event(by: Side, at: Stamp): FlowEvent {
@@ -221,18 +230,16 @@ export class FlowTracker {
         (fwd.clockReset === null || !isAfter(fwd.clockReset, fwd.lastProbe));
       if (retry) retryAfterMs = elapsedMs(p, fwd.lastProbe!);
       else if (fwd.clockReset !== null) idleMs = elapsedMs(p, fwd.clockReset);
-      this.#probe(flow, fwd, side, p, idleMs, retryAfterMs, false);
+      const kind = retry ? "retry" : fwd.clockResetByAnswer ? "answered" : "idle";
+      this.#probe(flow, fwd, side, p, kind, idleMs, retryAfterMs, false);
     } else if (label === "zero-window-probe") {
       fwd.zeroWindowProbes++;
     } else {
-      if (rev.probePending && label !== "rst") this.#answer(rev, p);
+      const answering = rev.probePending && label !== "rst";
+      if (answering) this.#answer(rev, p);
       // Whatever the peer accepted resets its keep-alive clock; data sent resets ours.
-      if (rev.clockReset === null) rev.clockReset = newStamp(p);
-      else setStamp(rev.clockReset, p);
-      if (p.payloadLength > 0 && label !== "keepalive-ack") {
-        if (fwd.clockReset === null) fwd.clockReset = newStamp(p);
-        else setStamp(fwd.clockReset, p);
-      }
+      resetClock(rev, p, answering);
+      if (p.payloadLength > 0) resetClock(fwd, p, false);
     }
     if (p.flags & TCP_FIN && flow.firstFin === null) flow.firstFin = event(side, p);
     if (p.flags & TCP_RST && flow.firstRst === null) flow.firstRst = event(side, p);
@@ -261,6 +268,7 @@ export class FlowTracker {
     fwd: DirectionState,
     side: Side,
     p: DecodedPacket | (Stamp & { index: number; seq: number; payloadLength: number }),
+    kind: ProbeGap,
     idleMs: number | null,
     retryAfterMs: number | null,
     relabeled: boolean,
@@ -277,7 +285,7 @@ export class FlowTracker {
         tsSubMicroNanos: p.tsSubMicroNanos,
         by: side,
         payloadLength: p.payloadLength,
-        kind: retryAfterMs !== null ? "retry" : "idle",
+        kind,
         idleBeforeMs: idleMs,
         retryAfterMs,
         answered: false,
@@ -332,6 +340,7 @@ export class FlowTracker {
         tsMicros: at.tsMicros,
         tsSubMicroNanos: at.tsSubMicroNanos,
       },
+      "idle",
       null,
       null,
       true,

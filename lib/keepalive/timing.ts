@@ -22,27 +22,33 @@
  */
 import type { KeepAliveValues } from "./settings.ts";
 
-/** The gap the kernel leaves before a probe: after the last reset of the clock, or a retry. */
+/** Why the kernel sent a probe when it did. */
 export type ProbeGap =
-  /** The first probe, or one after an answered probe or after data: one idle after the clock. */
+  /** The first probe, or the first after data: one idle after the last segment received. */
   | "idle"
+  /**
+   * After an answered probe: one idle after the answer, but never sooner than one interval
+   * after the probe (the timer re-arms for the interval after each probe): max(idle, interval).
+   */
+  | "answered"
   /** After an unanswered probe: one interval after it. */
   | "retry";
 
-/** The gap before a probe, given whether the previous probe (if any) was answered. */
-export function gapKind(previousProbeUnanswered: boolean): ProbeGap {
-  return previousProbeUnanswered ? "retry" : "idle";
+/** The gap before a probe, from what preceded it: no probe (or data since), an answered one, an unanswered one. */
+export function gapKind(previous: "none" | "answered" | "unanswered"): ProbeGap {
+  return previous === "none" ? "idle" : previous === "answered" ? "answered" : "retry";
 }
 
 /** How long the kernel waits for a gap of `kind`. */
 export function expectedGapMs(kind: ProbeGap, values: KeepAliveValues): number | null {
-  if (kind === "idle") {
-    if (values.idleMs === null) return null;
-    // The timer re-arms for at least the interval after a probe, so an answered probe's next one
-    // never comes sooner than that either.
-    return Math.max(values.idleMs, values.intervalMs ?? 0);
+  switch (kind) {
+    case "idle":
+      return values.idleMs;
+    case "answered":
+      return values.idleMs === null ? null : Math.max(values.idleMs, values.intervalMs ?? 0);
+    case "retry":
+      return values.intervalMs;
   }
-  return values.intervalMs;
 }
 
 /**
@@ -70,15 +76,15 @@ export interface TimedProbe {
 /** A probe with the gap the model says the kernel left before it, and the gap measured. */
 export interface ClassifiedProbe extends TimedProbe {
   kind: ProbeGap;
-  /** From the clock's last reset (kind "idle") or from the unanswered probe before ("retry"). */
+  /** From the clock's last reset ("idle", "answered") or the unanswered probe before ("retry"). */
   gapMs: number | null;
 }
 
 /**
  * Classifies the probes of one prober on a connection where nothing but probes and their answers
  * passed after `clockResetAt` (the handshake, or the last data): the first waits one idle from
- * it, each after an answered probe one idle from that probe's answer (taken as the probe's time:
- * answers come within a round trip), each after an unanswered probe one interval from it.
+ * it; each after an answered probe max(idle, interval) from that probe's answer (taken as the
+ * probe's time: answers come within a round trip); each after an unanswered probe one interval.
  */
 export function classifyProbes(
   probes: readonly TimedProbe[],
@@ -86,22 +92,26 @@ export function classifyProbes(
 ): ClassifiedProbe[] {
   return probes.map((p, i) => {
     const prev = i > 0 ? probes[i - 1] : null;
-    const kind = gapKind(prev !== null && !prev.answered);
+    const kind = gapKind(prev === null ? "none" : prev.answered ? "answered" : "unanswered");
     const from = prev === null ? clockResetAt : prev.time;
     return { ...p, kind, gapMs: from === null ? null : p.time - from };
   });
 }
 
 /**
- * How many probes a prober whose peer answers sends in `holdMs` from the clock's last reset: one
- * every max(idle, interval). A probe due exactly at the end races the close, hence a range.
+ * How many probes a prober whose peer answers sends in `holdMs` from the clock's last reset: the
+ * first at idle, then one every max(idle, interval). One due exactly at the end races the close,
+ * hence a range.
  */
 export function answeredProbesWithin(
   values: KeepAliveValues,
   holdMs: number,
 ): { low: number; high: number } {
-  const spacing = expectedGapMs("idle", values);
-  if (spacing === null || spacing <= 0) return { low: 0, high: Infinity };
-  const whole = Math.floor(holdMs / spacing);
-  return { low: holdMs % spacing === 0 ? Math.max(0, whole - 1) : whole, high: whole };
+  const first = expectedGapMs("idle", values);
+  const spacing = expectedGapMs("answered", values);
+  if (first === null || spacing === null || spacing <= 0) return { low: 0, high: Infinity };
+  if (holdMs < first) return { low: 0, high: 0 };
+  const rest = holdMs - first;
+  const whole = 1 + Math.floor(rest / spacing);
+  return { low: rest % spacing === 0 ? whole - 1 : whole, high: whole };
 }
