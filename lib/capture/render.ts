@@ -124,6 +124,8 @@ export function packetJson(lp: LabeledPacket): Record<string, unknown> {
   const p = lp.packet;
   return {
     type: "packet",
+    /** Wireshark's frame number: the record's position in the file, from 1. */
+    frame: p.index + 1,
     time: p.tsMicros / 1000,
     flow: lp.flowId + 1,
     src: formatEndpoint(p.src, p.srcPort),

@@ -204,8 +204,10 @@ export class FlowTracker {
       rev.unprovenIndex >= 0 && p.ack === ((rev.unprovenSeq + 1) >>> 0) &&
       (label === "ack" || label === "dup-ack" || label === "window-update")
     ) {
-      relabel = this.#proveProbe(flow, rev, fromClient ? "server" : "client", p);
-      label = "keepalive-ack";
+      // An answer advertising window 0 proves a zero-window probe instead.
+      const zeroWindow = window === 0;
+      relabel = this.#proveProbe(flow, rev, fromClient ? "server" : "client", zeroWindow);
+      label = zeroWindow ? "zero-window-probe-ack" : "keepalive-ack";
     }
     fwd.unprovenIndex = -1;
     if (
@@ -319,15 +321,22 @@ export class FlowTracker {
     prober.answerDelays.add(delay);
   }
 
-  /** `ack` acknowledges seq + 1 of `prober`'s unproven first segment: it was a probe. */
-  #proveProbe(flow: Flow, prober: DirectionState, side: Side, ack: DecodedPacket): Relabel {
-    const relabel: Relabel = {
-      index: prober.unprovenIndex,
-      from: prober.unprovenLabel,
-      to: "keepalive",
-    };
+  /**
+   * The peer acknowledged seq + 1 of `prober`'s unproven first segment: it was a probe, a
+   * keep-alive one unless the peer's window is 0.
+   */
+  #proveProbe(flow: Flow, prober: DirectionState, side: Side, zeroWindow: boolean): Relabel {
+    const to: Label = zeroWindow ? "zero-window-probe" : "keepalive";
+    const relabel: Relabel = { index: prober.unprovenIndex, from: prober.unprovenLabel, to };
     flow.labelCounts[prober.unprovenLabel]--;
-    flow.labelCounts.keepalive++;
+    flow.labelCounts[to]++;
+    prober.nextSeq = (prober.unprovenSeq + 1) >>> 0;
+    prober.unprovenIndex = -1;
+    if (zeroWindow) {
+      prober.zeroWindowProbes++;
+      prober.lastWasZeroWindowProbe = true;
+      return relabel;
+    }
     const at = prober.unprovenAt!;
     this.#probe(
       flow,
@@ -345,10 +354,7 @@ export class FlowTracker {
       null,
       true,
     );
-    const acked = (prober.unprovenSeq + 1) >>> 0;
-    prober.nextSeq = acked;
     prober.lastWasProbe = true;
-    prober.unprovenIndex = -1;
     return relabel;
   }
 
