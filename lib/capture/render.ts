@@ -58,7 +58,7 @@ export function seconds(ms: number): string {
 function detail(lp: LabeledPacket): string {
   if (lp.label === "keepalive") {
     if (lp.retryAfterMs !== null) {
-      return `retry ${seconds(lp.retryAfterMs)} after the unanswered probe`;
+      return `retry, ${seconds(lp.retryAfterMs)} after the unanswered probe`;
     }
     if (lp.idleMs !== null) return `after ${seconds(lp.idleMs)} idle`;
     return "";
