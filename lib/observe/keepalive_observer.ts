@@ -54,7 +54,7 @@ export interface ObserverOptions {
   onPoll?: () => void;
 }
 
-interface Tracked {
+export interface Tracked {
   last: SocketState;
   /** When `last` was taken (ms since the epoch). */
   lastTime: number;
@@ -69,6 +69,9 @@ interface Tracked {
   unanswered: number;
 }
 
+/** ss reports `lastack` from jiffies (4 ms at HZ=250). */
+const JIFFY_SLACK_MS = 10;
+
 const key = (s: SocketState) => `${s.local}:${s.localPort} → ${s.peer}:${s.peerPort}`;
 /** The key the other end of the connection has, were it in the same table. */
 const peerKey = (s: SocketState) => `${s.peer}:${s.peerPort} → ${s.local}:${s.localPort}`;
@@ -82,6 +85,8 @@ export function diffSocket(
   now: SocketState,
   time: number,
   peer: SocketState | null = null,
+  /** When the ss run that produced `now` had finished (≥ time). */
+  lookEnd: number = time,
 ): Observation[] {
   const prev = tracked.last;
   const sinceLastLook = time - tracked.lastTime;
@@ -119,8 +124,10 @@ export function diffSocket(
   const timer = now.timer?.name === "keepalive" ? now.timer : null;
   const prevTimer = prev.timer?.name === "keepalive" ? prev.timer : null;
   // An acceptable segment arrived since the last look: the answer to our probe, not the peer's
-  // probe (which the kernel answers without accepting).
-  const ackedSinceLook = now.lastAckMs !== null && now.lastAckMs < sinceLastLook;
+  // probe (which the kernel answers without accepting, leaving `lastack` at the last real answer,
+  // an idle ago). `lastack` is counted from when ss read the socket, at most `lookEnd`.
+  const ackedSinceLook = now.lastAckMs !== null &&
+    now.lastAckMs <= sinceLastLook + (lookEnd - time) + JIFFY_SLACK_MS;
   const restarted = timer !== null &&
     (prevTimer === null || timer.ms > prevTimer.ms || timer.count > prevTimer.count);
   const unansweredRose = timer !== null && timer.count > (prevTimer?.count ?? 0);
@@ -168,6 +175,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
     const time = Date.now();
     const sockets = (await querySockets(options.port, options.prefix))
       .filter((s) => s.state !== "LISTEN");
+    const lookEnd = Date.now();
     const present = new Set<string>();
     const byKey = new Map(sockets.map((s) => [key(s), s]));
     for (const s of sockets) {
@@ -193,7 +201,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
         };
         continue;
       }
-      yield* diffSocket(t, s, time, byKey.get(peerKey(s)) ?? null);
+      yield* diffSocket(t, s, time, byKey.get(peerKey(s)) ?? null, lookEnd);
     }
     for (const [k, t] of tracked) {
       if (present.has(k)) continue;
