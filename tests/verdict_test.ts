@@ -5,6 +5,7 @@ import {
   classifyProbes,
   detectionTimeMs,
   expectedGapMs,
+  withinTimerSlack,
 } from "../lib/keepalive/timing.ts";
 import type { ConnectionEvidence } from "../lib/demo/evidence.ts";
 
@@ -176,4 +177,11 @@ Deno.test("data between probes: each probe one idle after the data, measured by 
 Deno.test("the seed's 2s / 2s: 4-5 probes in 10 s, 2 s apart", () => {
   assert.deepEqual(answeredProbesWithin(ka, 10_000), { low: 4, high: 5 });
   assert.equal(expectedGapMs("answered", ka), 2000);
+});
+
+Deno.test("long timers may fire up to an eighth late (the kernel's timer wheel), never early", () => {
+  assert.equal(withinTimerSlack(3253, 3000, 250), true, "a 3 s timer 253 ms late (HZ=250)");
+  assert.equal(withinTimerSlack(134_000, 120_000, 250), true, "a 120 s idle 14 s late");
+  assert.equal(withinTimerSlack(119_000, 120_000, 250), false, "never a second early");
+  assert.equal(withinTimerSlack(2400, 2000, 250), false, "a 2 s timer is not 400 ms late");
 });

@@ -6,6 +6,7 @@ import {
   classifyProbes,
   expectedGapMs,
   type ProbeGap,
+  withinTimerSlack,
 } from "../keepalive/timing.ts";
 import { formatDuration } from "../duration.ts";
 
@@ -26,7 +27,7 @@ export interface Verdict {
 /**
  * Kernel timers fire on jiffies plus slack (probes 2 s apart arrive 2.012–2.024 s apart on this
  * project's machines) and the kernel-table evidence is only as exact as its polling, so timings
- * pass within this much.
+ * pass within this much; later still by up to an eighth of a long timer (timing.ts, timerSlackMs).
  */
 export const TOLERANCE_MS = 250;
 
@@ -59,7 +60,7 @@ function timingRow(
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
     observed: observedMs === null ? "none seen" : seconds(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
-      Math.abs(observedMs - configuredMs) <= TOLERANCE_MS,
+      withinTimerSlack(observedMs, configuredMs, TOLERANCE_MS),
   };
 }
 
@@ -173,7 +174,9 @@ function gapsRow(
   const values = gaps.map((g) => g.gapMs);
   const row = timingRow(check, configuredMs, values.length ? median(values) : null);
   row.pass = configuredMs !== null && gaps.length > 0 &&
-    gaps.every((g) => g.expectedMs !== null && Math.abs(g.gapMs - g.expectedMs) <= TOLERANCE_MS);
+    gaps.every((g) =>
+      g.expectedMs !== null && withinTimerSlack(g.gapMs, g.expectedMs, TOLERANCE_MS)
+    );
   if (values.length > 1) {
     row.observed += ` median (${seconds(Math.min(...values))}–${seconds(Math.max(...values))})`;
   }

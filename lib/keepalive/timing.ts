@@ -52,6 +52,26 @@ export function expectedGapMs(kind: ProbeGap, values: KeepAliveValues): number |
 }
 
 /**
+ * How late the kernel may fire a timer of `timeoutMs`: its timer wheel files a timeout in a level
+ * whose granularity is at most an eighth of it (LVL_CLK_SHIFT = 3 in kernel/time/timer.c), and
+ * rounds the expiry up to that. At HZ=250 a 3 s keep-alive timer can fire up to 256 ms late, a
+ * 120 s one up to 15 s; never early.
+ */
+export function timerSlackMs(timeoutMs: number): number {
+  return timeoutMs / 8;
+}
+
+/** Whether `observedMs` is what the kernel may produce for a timer of `expectedMs`. */
+export function withinTimerSlack(
+  observedMs: number,
+  expectedMs: number,
+  toleranceMs: number,
+): boolean {
+  const late = observedMs - expectedMs;
+  return late >= -toleranceMs && late <= Math.max(toleranceMs, timerSlackMs(expectedMs));
+}
+
+/**
  * When a silent peer is declared dead, from the last segment received: the first probe after
  * idle, then count probes an interval apart, the last of them unanswered for one more interval:
  * idle + interval × count. With TCP_USER_TIMEOUT set, Linux instead gives up at the first probe
