@@ -3,7 +3,7 @@
  * credited only with what it sent, and zero-window (persist) probes are never keep-alive.
  */
 import assert from "assert";
-import { diffSocket, type Tracked } from "../lib/observe/keepalive_observer.ts";
+import { diffSocket, startTracking, type Tracked } from "../lib/observe/keepalive_observer.ts";
 import type { SocketState, SocketTimer } from "../lib/observe/ss.ts";
 
 function state(o: Partial<SocketState> & { timer?: SocketTimer | null }): SocketState {
@@ -25,15 +25,7 @@ function state(o: Partial<SocketState> & { timer?: SocketTimer | null }): Socket
 }
 
 function tracked(last: SocketState): Tracked {
-  return {
-    last,
-    lastTime: 1000,
-    probes: 0,
-    acks: 0,
-    zeroWindowProbes: 0,
-    zeroWindowAcks: 0,
-    unanswered: 0,
-  };
+  return startTracking(last, 1000);
 }
 
 const ka = (ms: number, count = 0): SocketTimer => ({ name: "keepalive", ms, count });
@@ -94,4 +86,41 @@ Deno.test("watch: the persist timer sends zero-window probes; their answers are 
     diffSocket(alone, state({ recvQ: 4096, segsOut: 11, segsIn: 11 }), 1100).map((o) => o.type),
     ["zero-window-ack"],
   );
+});
+
+Deno.test("watch: each probe says its gap, Linux's way: idle, after the answer, or a retry", () => {
+  const t = tracked(state({ timer: ka(20), lastAckMs: 1000 })); // last accepted segment at 0
+  const first = diffSocket(
+    t,
+    state({ timer: ka(980), segsOut: 11, segsIn: 11, lastAckMs: 5 }),
+    2100,
+  );
+  assert.deepEqual(first.map((o) => o.type === "probe" && [o.kind, o.gapMs]), [["idle", 2095]]);
+  t.lastTime = 4000;
+  const second = diffSocket(
+    t,
+    state({ timer: ka(995), segsOut: 12, segsIn: 12, lastAckMs: 5 }),
+    4105,
+  );
+  assert.deepEqual(second.map((o) => o.type === "probe" && [o.kind, o.gapMs]), [[
+    "answered",
+    2005,
+  ]]);
+  t.lastTime = 6000;
+  const lost = diffSocket(
+    t,
+    state({ timer: ka(999, 1), segsOut: 13, segsIn: 12, lastAckMs: 2000 }),
+    6100,
+  );
+  assert.deepEqual(lost.map((o) => o.type === "probe" && [o.kind, o.answered]), [[
+    "answered",
+    false,
+  ]]);
+  t.lastTime = 7000;
+  const retry = diffSocket(
+    t,
+    state({ timer: ka(999, 2), segsOut: 14, segsIn: 12, lastAckMs: 3000 }),
+    7100,
+  );
+  assert.deepEqual(retry.map((o) => o.type === "probe" && [o.kind, o.gapMs]), [["retry", 1000]]);
 });

@@ -13,6 +13,7 @@
  * No root, no capture.
  */
 import { querySockets, type SocketState } from "./ss.ts";
+import type { ProbeGap } from "../keepalive/timing.ts";
 
 interface Base {
   time: number;
@@ -31,6 +32,13 @@ export type Observation =
     unanswered: number;
     answered: boolean;
     keepaliveTimerMs: number | null;
+    /**
+     * Why the kernel sent it when it did (lib/keepalive/timing.ts), and the gap measured: from the
+     * last segment the socket accepted (`lastack`) or data, or from the unanswered probe before.
+     * Null when the socket was first seen too late to tell.
+     */
+    kind: ProbeGap;
+    gapMs: number | null;
   }
   | Base & { type: "probe-ack"; seen: number }
   | Base & {
@@ -67,6 +75,28 @@ export interface Tracked {
    * dying socket may show another timer, or none.
    */
   unanswered: number;
+  /** When this socket's keep-alive clock was last reset (ms), as far as the looks tell. */
+  clockReset: number | null;
+  clockResetByAnswer: boolean;
+  lastProbeTime: number | null;
+  lastProbeUnanswered: boolean;
+}
+
+/** What a socket first seen at `time` is tracked with. */
+export function startTracking(s: SocketState, time: number): Tracked {
+  return {
+    last: s,
+    lastTime: time,
+    probes: 0,
+    acks: 0,
+    zeroWindowProbes: 0,
+    zeroWindowAcks: 0,
+    unanswered: s.timer?.name === "keepalive" ? s.timer.count : 0,
+    clockReset: s.lastAckMs === null ? null : time - s.lastAckMs,
+    clockResetByAnswer: false,
+    lastProbeTime: null,
+    lastProbeUnanswered: false,
+  };
 }
 
 /** ss reports `lastack` from jiffies (4 ms at HZ=250). */
@@ -119,6 +149,9 @@ export function diffSocket(
   }
   if (dataMoved) {
     out.push({ type: "data", time, conn, state: now.state });
+    tracked.clockReset = time;
+    tracked.clockResetByAnswer = false;
+    tracked.lastProbeUnanswered = false;
     return out;
   }
   const timer = now.timer?.name === "keepalive" ? now.timer : null;
@@ -137,16 +170,31 @@ export function diffSocket(
     tracked.probes++;
     sent--;
     if (answered) received--;
+    const probeTime = answered && now.lastAckMs !== null ? time - now.lastAckMs : time;
+    const kind = tracked.lastProbeUnanswered
+      ? "retry"
+      : tracked.clockResetByAnswer
+      ? "answered"
+      : "idle";
+    const from = kind === "retry" ? tracked.lastProbeTime : tracked.clockReset;
     out.push({
       type: "probe",
-      time: answered && now.lastAckMs !== null ? time - now.lastAckMs : time,
+      time: probeTime,
       conn,
       state: now.state,
       seen: tracked.probes,
       unanswered: timer.count,
       answered,
       keepaliveTimerMs: timer.ms,
+      kind,
+      gapMs: from === null ? null : probeTime - from,
     });
+    tracked.lastProbeTime = probeTime;
+    tracked.lastProbeUnanswered = !answered;
+    if (answered) {
+      tracked.clockReset = probeTime;
+      tracked.clockResetByAnswer = true;
+    }
   }
   if (sent > 0 && received > 0) {
     // What this socket sent in answer to the peer's probe (one answer per probe received).
@@ -183,15 +231,7 @@ export async function* observeKeepAlive(options: ObserverOptions): AsyncGenerato
       present.add(k);
       const t = tracked.get(k);
       if (!t) {
-        tracked.set(k, {
-          last: s,
-          lastTime: time,
-          probes: 0,
-          acks: 0,
-          zeroWindowProbes: 0,
-          zeroWindowAcks: 0,
-          unanswered: s.timer?.name === "keepalive" ? s.timer.count : 0,
-        });
+        tracked.set(k, startTracking(s, time));
         yield {
           type: "socket",
           time,

@@ -6,6 +6,8 @@ import { writeLine } from "./output.ts";
 
 type Styler = ReturnType<typeof makeStyler>;
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
+
 export function formatObservation(o: Observation, style: Styler, label?: string): string {
   const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
   const head = `${style("dim", clockTime(o.time))}  ${tag}${o.conn}  `;
@@ -20,13 +22,21 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
             ? "no keep-alive timer"
             : `keep-alive on${timer(o.keepaliveTimerMs)}`
         }`;
-    case "probe":
+    case "probe": {
+      const gap = o.gapMs === null
+        ? ""
+        : o.kind === "retry"
+        ? `, ${seconds(o.gapMs)} after the unanswered probe`
+        : o.kind === "answered"
+        ? `, ${seconds(o.gapMs)} after the last answer`
+        : `, after ${seconds(o.gapMs)} idle`;
       return head +
         (o.answered ? style("green", `keep-alive probe #${o.seen} sent and answered`) : style(
           "yellow",
           `keep-alive probe #${o.seen} sent, unanswered (${o.unanswered} in a row)`,
-        )) +
+        )) + gap +
         timer(o.keepaliveTimerMs);
+    }
     case "probe-ack":
       return head + `answered the peer's keep-alive probe (#${o.seen})`;
     case "zero-window-probe":
