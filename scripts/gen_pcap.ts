@@ -32,7 +32,7 @@ const SYN = 0x02, ACK = 0x10, PSH = 0x08, FIN = 0x01, RST = 0x04;
 const PAYLOADS = [64, 200, 512, 1448];
 
 /** mulberry32: small, fast, and the same sequence everywhere for a given seed. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

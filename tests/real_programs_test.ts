@@ -5,21 +5,11 @@
  */
 import assert from "assert";
 import { CliProcess, runCli } from "./helpers/cli.ts";
-import { freePort, recordPeers } from "./helpers/record.ts";
+import { freePort, recordingNeeds, recordPeers } from "./helpers/record.ts";
 import { compareFile, emptyComparison } from "../scripts/tshark_compare.ts";
 import { withinTimerSlack } from "../lib/keepalive/timing.ts";
 
-const root = Deno.build.os === "linux" && Deno.uid() === 0;
-const has = (cmd: string) =>
-  new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" }).output()
-    .then((o) => o.success, () => false);
-const [tcpdump, python, tshark] = await Promise.all([
-  has("tcpdump"),
-  has("python3"),
-  has("tshark"),
-]);
-const missing = !root ? "root" : !tcpdump ? "tcpdump" : !python ? "python3" : null;
-const skip = missing ? ` (skipped: needs ${missing})` : "";
+const { missing, skip, tshark } = await recordingNeeds();
 
 // deno-lint-ignore no-explicit-any
 type Json = any;

@@ -8,91 +8,44 @@
 import assert from "assert";
 import { ROOT, runCli } from "./helpers/cli.ts";
 import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
-import { startTcpdump } from "./helpers/record.ts";
+import { recordingNeeds, startTcpdump } from "./helpers/record.ts";
 import { Topology } from "../lib/netns/topology.ts";
 import { mustRun } from "../lib/netns/run.ts";
 import { compareFile, emptyComparison } from "../scripts/tshark_compare.ts";
 import { withinTimerSlack } from "../lib/keepalive/timing.ts";
 
-const root = Deno.build.os === "linux" && Deno.uid() === 0;
-const has = (cmd: string, arg = "--version") =>
-  new Deno.Command(cmd, { args: [arg], stdout: "null", stderr: "null" }).output()
-    .then((o) => o.success, () => false);
-const [tcpdump, python, tshark] = await Promise.all([
-  has("tcpdump"),
-  has("python3"),
-  has("tshark"),
-]);
-const missing = !root ? "root" : !tcpdump ? "tcpdump" : !python ? "python3" : null;
-const skip = missing ? ` (skipped: needs ${missing})` : "";
+const { missing, skip, tshark } = await recordingNeeds();
 const PEER = `${ROOT}tests/programs/tunnel_peer.py`;
 
-/** Each tunnel: its name as tcpka reports it, how to make it on each end, the inner subnet. */
-const TUNNELS: { encap: string; make: (local: string, remote: string) => string[]; net: string }[] =
-  [
-    {
-      encap: "vxlan",
-      make: (
-        l,
-        r,
-      ) => [
-        "link",
-        "add",
-        "tun",
-        "type",
-        "vxlan",
-        "id",
-        "42",
-        "dstport",
-        "4789",
-        "local",
-        l,
-        "remote",
-        r,
-      ],
-      net: "192.168.71",
-    },
-    {
-      encap: "geneve",
-      make: (_l, r) => ["link", "add", "tun", "type", "geneve", "id", "7", "remote", r],
-      net: "192.168.72",
-    },
-    {
-      encap: "gre",
-      make: (l, r) => ["tunnel", "add", "tun", "mode", "gre", "local", l, "remote", r, "key", "5"],
-      net: "192.168.73",
-    },
-    {
-      encap: "ipip",
-      make: (l, r) => ["tunnel", "add", "tun", "mode", "ipip", "local", l, "remote", r],
-      net: "192.168.74",
-    },
-    {
-      encap: "erspan",
-      make: (
-        l,
-        r,
-      ) => [
-        "link",
-        "add",
-        "tun",
-        "type",
-        "erspan",
-        "seq",
-        "key",
-        "9",
-        "local",
-        l,
-        "remote",
-        r,
-        "erspan_ver",
-        "1",
-        "erspan",
-        "123",
-      ],
-      net: "192.168.75",
-    },
-  ];
+/** Each tunnel: its name as tcpka reports it, `ip` arguments that make it on each end, its subnet. */
+const TUNNELS: { encap: string; make: (local: string, remote: string) => string; net: string }[] = [
+  {
+    encap: "vxlan",
+    make: (l, r) => `link add tun type vxlan id 42 dstport 4789 local ${l} remote ${r}`,
+    net: "192.168.71",
+  },
+  {
+    encap: "geneve",
+    make: (_l, r) => `link add tun type geneve id 7 remote ${r}`,
+    net: "192.168.72",
+  },
+  {
+    encap: "gre",
+    make: (l, r) => `tunnel add tun mode gre local ${l} remote ${r} key 5`,
+    net: "192.168.73",
+  },
+  {
+    encap: "ipip",
+    make: (l, r) => `tunnel add tun mode ipip local ${l} remote ${r}`,
+    net: "192.168.74",
+  },
+  {
+    encap: "erspan",
+    make: (l, r) =>
+      `link add tun type erspan seq key 9 local ${l} remote ${r} erspan_ver 1 erspan 123`,
+    net: "192.168.75",
+  },
+];
 
 Deno.test({
   name:
@@ -116,7 +69,7 @@ Deno.test({
         const name = `tun${i}`;
         try {
           for (const e of ends) {
-            const argv = t.make(e.local, e.remote).map((a) => (a === "tun" ? name : a));
+            const argv = t.make(e.local, e.remote).split(" ").map((a) => (a === "tun" ? name : a));
             await mustRun(["ip", "-n", e.ns, ...argv]);
             await mustRun(["ip", "-n", e.ns, "addr", "add", `${t.net}.${e.host}/24`, "dev", name]);
             await mustRun(["ip", "-n", e.ns, "link", "set", name, "up"]);

@@ -59,16 +59,7 @@ export function pcapOf(
 }
 
 /** Deterministic PRNG so a failing fuzz case can be replayed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from "../../scripts/gen_pcap.ts";
 
 export interface Outcome {
   packets: DecodedPacket[];

@@ -104,3 +104,20 @@ export async function recordPeers(
     await capture?.stop();
   }
 }
+
+/** What the recording tests need, and the skip suffix naming the first thing missing. */
+export async function recordingNeeds(): Promise<
+  { missing: string | null; skip: string; tshark: boolean }
+> {
+  const has = (cmd: string) =>
+    new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" }).output()
+      .then((o) => o.success, () => false);
+  const root = Deno.build.os === "linux" && Deno.uid() === 0;
+  const [tcpdump, python, tshark] = await Promise.all([
+    has("tcpdump"),
+    has("python3"),
+    has("tshark"),
+  ]);
+  const missing = !root ? "root" : !tcpdump ? "tcpdump" : !python ? "python3" : null;
+  return { missing, skip: missing ? ` (skipped: needs ${missing})` : "", tshark };
+}
