@@ -1,8 +1,12 @@
 /**
- * Everything the roles report is one of these events. The human view and `--json` (NDJSON) are two
- * renderings of the same stream, so they cannot disagree.
+ * Everything tcpka reports is one of these events: the roles' connections, capture's packets and
+ * per-connection summaries. The human view and `--json` (NDJSON) are two renderings of the same
+ * stream (lib/report/), so they cannot disagree.
  */
 import type { KeepAliveReport, KeepAliveRequest } from "./keepalive/mod.ts";
+import type { FlowSummary } from "./flow/summary.ts";
+import type { ReadWarnings, UnsupportedLink } from "./pcap/decoder.ts";
+import type { Direction, Label } from "./flow/tracker.ts";
 
 /** How a connection ended, from the point of view of the side reporting it. */
 export type EndReason =
@@ -46,6 +50,64 @@ export type TcpkaEvent =
     connections: number;
     failedToConnect: number;
     ended: Partial<Record<EndReason, number>>;
+  }
+  | CaptureEvent;
+
+/** One captured packet, labelled; `time` is its capture time (ms since the epoch, µs precision). */
+export interface PacketEvent extends Base {
+  type: "packet";
+  /** 1-based connection number, in order of first appearance. */
+  flow: number;
+  src: string;
+  dst: string;
+  direction: Direction;
+  /** tcpdump's letters: S, F, R, P, "." for ACK. */
+  flags: string;
+  label: Label;
+  /** TCP payload bytes. */
+  bytes: number;
+  seq: number;
+  ack: number;
+  /** Wireshark's frame number: the record's position in the file, from 1. */
+  frame: number;
+  /** Since the previous packet of this connection (null for its first). */
+  deltaMs: number | null;
+  /**
+   * For a keep-alive probe that is not a retry: the idle before it, from the last segment that
+   * restarted the prober's clock (lib/keepalive/timing.ts); null otherwise.
+   */
+  idleMs: number | null;
+  /** For the retry of an unanswered probe: the time since that probe (null otherwise). */
+  retryAfterMs: number | null;
+  /** The tunnels it came through ("vxlan", "gre/mpls", …), or null. */
+  encap: string | null;
+  /** An earlier packet (by frame number) this one proved to be something else. */
+  relabel: { packet: number; from: Label; to: Label } | null;
+}
+
+/** A connection's summary once it ended (or the capture did); `time` is its last packet's. */
+export type ConnectionSummaryEvent =
+  & Base
+  & { type: "connection-summary"; flow: number }
+  & FlowSummary;
+
+export type CaptureEvent =
+  | Base & { type: "capturing"; interface: string; filter: string }
+  | PacketEvent
+  | ConnectionSummaryEvent
+  | Base & {
+    type: "end";
+    packets: number;
+    /** Records that were not TCP. */
+    skipped: number;
+    /** Connection summaries reported. */
+    connections: number;
+    /** Where the input was damaged; everything before it was reported. */
+    error: { message: string; offset: number } | null;
+    /** Link types not decoded, with the packets of each. */
+    unsupportedLinks: UnsupportedLink[];
+    /** What was read through rather than refused (snap length, odd timestamps). */
+    warnings: ReadWarnings;
   };
 
 export type EventOf<T extends TcpkaEvent["type"]> = Extract<TcpkaEvent, { type: T }>;

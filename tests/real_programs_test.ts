@@ -20,7 +20,7 @@ async function analyse(file: string): Promise<{ packets: Json[]; summaries: Json
   const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
   return {
     packets: events.filter((e) => e.type === "packet"),
-    summaries: events.filter((e) => e.type === "summary"),
+    summaries: events.filter((e) => e.type === "connection-summary"),
     end: events.find((e) => e.type === "end"),
   };
 }

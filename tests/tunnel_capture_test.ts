@@ -7,7 +7,7 @@
  */
 import assert from "assert";
 import { ROOT, runCli } from "./helpers/cli.ts";
-import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 import { recordingNeeds, startTcpdump } from "./helpers/record.ts";
 import { Topology } from "../lib/netns/topology.ts";
 import { mustRun } from "../lib/netns/run.ts";
@@ -52,7 +52,6 @@ Deno.test({
     `VXLAN, Geneve, GRE, IP-in-IP and ERSPAN between two namespaces: the TCP inside, named${skip}`,
   ignore: missing !== null,
   async fn() {
-    const before = await listOurNamespaces();
     const dir = await Deno.makeTempDir({ prefix: "tcpka-tunnels-" });
     const file = `${dir}/underlay.pcap`;
     const topology = await Topology.create(["ta", "tb"], [{
@@ -129,7 +128,7 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       const packets = events.filter((e) => e.type === "packet");
-      const summaries = events.filter((e) => e.type === "summary");
+      const summaries = events.filter((e) => e.type === "connection-summary");
       for (const t of made) {
         const inner = packets.filter((p) => p.src.startsWith(`${t.net}.`));
         assert.ok(inner.length > 0, `${t.encap}: no inner TCP found`);
@@ -154,11 +153,7 @@ Deno.test({
     } finally {
       await topology.remove();
       await Deno.remove(dir, { recursive: true });
-      // Other processes' namespaces may come and go meanwhile: only ours (our pid) must be gone.
-      const ours = (await namespacesSince(before)).filter((n) =>
-        n.startsWith(`tcpka-${Deno.pid}-`)
-      );
-      assert.deepEqual(ours, [], "namespaces left behind");
+      assert.deepEqual(await namespacesOf(Deno.pid), [], "namespaces left behind");
     }
   },
 });

@@ -42,8 +42,6 @@ export interface Expectation {
   detectMs?: number;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(3)}s`;
-
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -58,7 +56,7 @@ function timingRow(
   return {
     check,
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
-    observed: observedMs === null ? "none seen" : seconds(observedMs),
+    observed: observedMs === null ? "none seen" : formatDuration(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
       withinTimerSlack(observedMs, configuredMs, TOLERANCE_MS),
   };
@@ -89,7 +87,7 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
     rows.push(probeCountRow(expect, ka, probes.filter((p) => p.answered).length, probes.length));
   }
   const close = evidence.close;
-  const closeAt = close && start !== null ? ` at ${seconds(close.time - start)}` : "";
+  const closeAt = close && start !== null ? ` at ${formatDuration(close.time - start)}` : "";
   const expectedCloseAt = expect.close === "timed-out" && expect.detectMs !== undefined
     ? ` after ${formatDuration(expect.detectMs)}`
     : expect.holdMs > 0 && expect.close === "fin-by-client"
@@ -178,7 +176,9 @@ function gapsRow(
       g.expectedMs !== null && withinTimerSlack(g.gapMs, g.expectedMs, TOLERANCE_MS)
     );
   if (values.length > 1) {
-    row.observed += ` median (${seconds(Math.min(...values))}–${seconds(Math.max(...values))})`;
+    row.observed += ` median (${formatDuration(Math.min(...values))}–${
+      formatDuration(Math.max(...values))
+    })`;
   }
   return row;
 }

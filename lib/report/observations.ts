@@ -1,19 +1,15 @@
 /** The human view of kernel-table observations (`watch`, and the demo without a capture). */
 import type { Observation } from "../observe/keepalive_observer.ts";
-import { clockTime, LABEL_WIDTH } from "./human.ts";
-import { makeStyler, stdoutWantsColor } from "./style.ts";
+import { LABEL_WIDTH } from "./human.ts";
+import { makeStyler, stdoutWantsColor, type Styler } from "./style.ts";
 import { writeLine } from "./output.ts";
-
-type Styler = ReturnType<typeof makeStyler>;
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
+import { formatClock, formatDuration } from "../duration.ts";
 
 export function formatObservation(o: Observation, style: Styler, label?: string): string {
   const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
-  const head = `${style("dim", clockTime(o.time))}  ${tag}${o.conn}  `;
-  const timer = (
-    ms: number | null,
-  ) => (ms === null ? "" : ` (keep-alive timer ${(ms / 1000).toFixed(2)}s)`);
+  const head = `${style("dim", formatClock(o.time))}  ${tag}${o.conn}  `;
+  const timer = (ms: number | null) =>
+    ms === null ? "" : ` (keep-alive timer ${formatDuration(ms)})`;
   switch (o.type) {
     case "socket":
       return head +
@@ -26,10 +22,10 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
       const gap = o.gapMs === null
         ? ""
         : o.kind === "retry"
-        ? `, ${seconds(o.gapMs)} after the unanswered probe`
+        ? `, ${formatDuration(o.gapMs)} after the unanswered probe`
         : o.kind === "answered"
-        ? `, ${seconds(o.gapMs)} after the last answer`
-        : `, after ${seconds(o.gapMs)} idle`;
+        ? `, ${formatDuration(o.gapMs)} after the last answer`
+        : `, after ${formatDuration(o.gapMs)} idle`;
       return head +
         (o.answered ? style("green", `keep-alive probe #${o.seen} sent and answered`) : style(
           "yellow",
@@ -42,8 +38,8 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
     case "zero-window-probe":
       return head +
         `zero-window probe #${o.seen} sent (persist timer ${
-          (o.persistTimerMs / 1000).toFixed(2)
-        }s): the peer's window is 0; not keep-alive`;
+          formatDuration(o.persistTimerMs)
+        }): the peer's window is 0; not keep-alive`;
     case "zero-window-ack":
       return head + `answered the peer's zero-window probe (#${o.seen}): window still 0`;
     case "data":
