@@ -80,6 +80,8 @@ export interface Tracked {
   clockResetByAnswer: boolean;
   lastProbeTime: number | null;
   lastProbeUnanswered: boolean;
+  /** Segments received at earlier looks that nothing sent has answered yet. */
+  unmatchedIn: number;
 }
 
 /** What a socket first seen at `time` is tracked with. */
@@ -96,6 +98,7 @@ export function startTracking(s: SocketState, time: number): Tracked {
     clockResetByAnswer: false,
     lastProbeTime: null,
     lastProbeUnanswered: false,
+    unmatchedIn: 0,
   };
 }
 
@@ -133,6 +136,8 @@ export function diffSocket(
   if (now.timer?.name === "keepalive") tracked.unanswered = now.timer.count;
   if (now.state !== "ESTAB" || sent <= 0) {
     if (dataMoved) out.push({ type: "data", time, conn, state: now.state });
+    // A segment in whose answer goes out after this look is matched at the next one.
+    else if (now.state === "ESTAB") tracked.unmatchedIn += Math.max(0, received);
     return out;
   }
   if (now.timer?.name === "persist") {
@@ -196,6 +201,8 @@ export function diffSocket(
       tracked.clockResetByAnswer = true;
     }
   }
+  received += tracked.unmatchedIn;
+  tracked.unmatchedIn = 0;
   if (sent > 0 && received > 0) {
     // What this socket sent in answer to the peer's probe (one answer per probe received).
     const answers = Math.min(sent, received);
