@@ -1,6 +1,6 @@
 /** The flow tracker's bounded memory: running statistics instead of probe lists, lingering closes. */
 import assert from "assert";
-import { type Flow, FlowTracker, type Label } from "../lib/flow/tracker.ts";
+import { type Flow, FlowTracker, type Label, MAX_LINGERING } from "../lib/flow/tracker.ts";
 import { type FlowSummary, spread, summarizeFlow } from "../lib/flow/summary.ts";
 import { RunningSpread, SAMPLE_SIZE } from "../lib/flow/stats.ts";
 import { CaptureAnalyzer } from "../lib/capture/analyzer.ts";
@@ -320,4 +320,20 @@ Deno.test("50,000 short connections through the analyzer: at most 4 held at once
     assert.equal(s.labels["keepalive-ack"], 1);
     close(s.probesBy.client?.idleBeforeProbe?.medianMs, 1000.1, "idle from the SYN-ACK");
   }
+});
+
+Deno.test("at most MAX_LINGERING closed connections linger at once: a burst cannot grow memory", () => {
+  const ended: Flow[] = [];
+  const tracker = new FlowTracker({ keepProbes: false, onEnded: (f) => ended.push(f) });
+  let maxHeld = 0;
+  // 6,000 connections, each reset 0.1 ms after its SYN, all within 0.6 s of capture time.
+  for (let i = 0; i < 6000; i++) {
+    const c = new Conv(["10.1.0.1", 1024 + i], SERVER, 1000, 5000, 1_764_056_579_000_000 + i * 100);
+    tracker.track(c.c(0, "S", 0, 0).packet);
+    tracker.track(c.s(0.05, "R.", 0, 1).packet);
+    maxHeld = Math.max(maxHeld, tracker.heldCount);
+  }
+  assert.equal(maxHeld, MAX_LINGERING, "never more than the cap");
+  assert.equal(ended.length, 6000 - MAX_LINGERING, "the oldest let go early");
+  assert.ok(ended.every((f, i) => f.id === i), "in the order they closed");
 });

@@ -151,15 +151,17 @@ export class DirectionState {
   /** The peer has acknowledged that FIN. */
   finAcked = false;
 
-  // This side's keep-alive probes, as the prober: running figures for the summary.
+  // This side's keep-alive probes, as the prober: running figures for the summary, made on first
+  // use (most sides never probe, most probers never retry: 5,000 connections × 6 empty ones
+  // measured 3 MB).
   probes = 0;
   probesAnswered = 0;
   /** Idle before each probe that was not a retry, from the last reset of the clock. */
-  readonly idleBeforeProbe = new RunningSpread();
+  idleBeforeProbe: RunningSpread | null = null;
   /** Time from an unanswered probe to the next one. */
-  readonly retryIntervals = new RunningSpread();
+  retryIntervals: RunningSpread | null = null;
   /** Time from a probe to the peer's answer. */
-  readonly answerDelays = new RunningSpread();
+  answerDelays: RunningSpread | null = null;
   /** Zero-window (persist) probes: not keep-alive, counted apart. */
   zeroWindowProbes = 0;
 }

@@ -111,9 +111,9 @@ function figures(d: DirectionState): ProberFigures | null {
     sent: d.probes,
     answered: d.probesAnswered,
     unanswered: d.probes - d.probesAnswered,
-    idleBeforeProbe: d.idleBeforeProbe.spread(),
-    retryInterval: d.retryIntervals.spread(),
-    answerDelay: d.answerDelays.spread(),
+    idleBeforeProbe: d.idleBeforeProbe?.spread() ?? null,
+    retryInterval: d.retryIntervals?.spread() ?? null,
+    answerDelay: d.answerDelays?.spread() ?? null,
   };
 }
 

@@ -25,6 +25,7 @@
  */
 import { type DecodedPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../pcap/packet.ts";
 import { advance, classify, noteClose, scaledWindow } from "./classify.ts";
+import { RunningSpread } from "./stats.ts";
 import {
   type Direction,
   type DirectionState,
@@ -276,8 +277,8 @@ export class FlowTracker {
     relabeled: boolean,
   ): void {
     fwd.probes++;
-    if (retryAfterMs !== null) fwd.retryIntervals.add(retryAfterMs);
-    else if (idleMs !== null) fwd.idleBeforeProbe.add(idleMs);
+    if (retryAfterMs !== null) (fwd.retryIntervals ??= new RunningSpread()).add(retryAfterMs);
+    else if (idleMs !== null) (fwd.idleBeforeProbe ??= new RunningSpread()).add(idleMs);
     // No record at all unless they are kept: one per probe lives until the answer, long enough
     // that V8 took to allocating them straight in its old space (--trace-pretenuring): garbage.
     if (this.#keepProbes) {
@@ -318,7 +319,7 @@ export class FlowTracker {
       prober.pendingProbe = null;
     }
     prober.probesAnswered++;
-    prober.answerDelays.add(delay);
+    (prober.answerDelays ??= new RunningSpread()).add(delay);
   }
 
   /**
