@@ -316,6 +316,7 @@ Deno.test("flows: ids by first appearance, direction-independent keys, port reus
     dst,
     srcPort,
     dstPort,
+    ttl: 64,
     seq,
     ack: 1,
     flags,

@@ -64,6 +64,7 @@ export class Conv {
       dst,
       srcPort,
       dstPort,
+      ttl: 64,
       seq: ((fromClient ? this.cIsn : this.sIsn) + rel) >>> 0,
       ack: f & 0x10 ? ((fromClient ? this.sIsn : this.cIsn) + relAck) >>> 0 : 0,
       flags: f,
