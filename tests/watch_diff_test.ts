@@ -124,3 +124,15 @@ Deno.test("watch: each probe says its gap, Linux's way: idle, after the answer, 
   );
   assert.deepEqual(retry.map((o) => o.type === "probe" && [o.kind, o.gapMs]), [["retry", 1000]]);
 });
+
+Deno.test("watch: a probe between two looks an interval apart still counts (the timer shows lower)", () => {
+  // Look 1 right after the timer re-armed (990 ms left); look 2 a second later, just after the
+  // probe re-armed it again (980 ms left): no visible restart, but lastack says it was answered.
+  const t = tracked(state({ timer: ka(990), lastAckMs: 1000 }));
+  const out = diffSocket(
+    t,
+    state({ timer: ka(980), segsOut: 11, segsIn: 11, lastAckMs: 15 }),
+    2000,
+  );
+  assert.deepEqual(out.map((o) => o.type), ["probe"]);
+});

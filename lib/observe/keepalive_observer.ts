@@ -166,10 +166,11 @@ export function diffSocket(
   // an idle ago). `lastack` is counted from when ss read the socket, at most `lookEnd`.
   const ackedSinceLook = now.lastAckMs !== null &&
     now.lastAckMs <= sinceLastLook + (lookEnd - time) + JIFFY_SLACK_MS;
-  const restarted = timer !== null &&
-    (prevTimer === null || timer.ms > prevTimer.ms || timer.count > prevTimer.count);
+  // A probe went out when the kernel's count of unanswered probes rose, or when an accepted
+  // segment without data came in while one went out (its answer). Whether the timer shows a
+  // restart is no test: two looks an interval apart on a busy machine can show it lower.
   const unansweredRose = timer !== null && timer.count > (prevTimer?.count ?? 0);
-  if (restarted && (unansweredRose || ackedSinceLook)) {
+  if (timer !== null && (unansweredRose || ackedSinceLook)) {
     // One probe per firing of the timer, which cannot fire twice between two looks.
     const answered = timer.count === 0 && ackedSinceLook;
     tracked.probes++;
