@@ -28,9 +28,13 @@ async function setJson(args: string[]): Promise<SetReport> {
   return JSON.parse(r.stdout) as SetReport;
 }
 
-/** ss's line for the connection from `port` to `peerPort` (a local port alone can be reused). */
-async function ssLine(port: number, peerPort: number, prefix: string[] = []): Promise<string> {
-  const filter = `( sport = :${port} and dport = :${peerPort} )`;
+/** ss's line for the one connection from `localPort` to `remotePort` (both ports: others share one). */
+async function ssLine(
+  localPort: number,
+  remotePort: number,
+  prefix: string[] = [],
+): Promise<string> {
+  const filter = `( sport = :${localPort} and dport = :${remotePort} )`;
   const argv = [...prefix, "ss", "-tnoH", "state", "established", filter];
   const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).trim();
