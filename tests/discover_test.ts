@@ -15,6 +15,7 @@ import {
   ROOT,
   runCli,
   runCliUntil,
+  spawnCli,
   startServer,
   which,
 } from "./helpers/cli.ts";
@@ -52,18 +53,10 @@ async function discoverThrough(
   args: string[],
 ): Promise<{ result: Result; code: number; all: TcpkaEvent[] }> {
   return await withServerBehindPath(kind, timeoutMs, 12345, async (path) => {
-    const child = new Deno.Command(path.clientExec[0], {
-      args: [
-        ...path.clientExec.slice(1),
-        Deno.execPath(),
-        ...cliArgs(["discover", `${path.host}:${path.port}`, "--json", ...args]),
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnCli(
+      ["discover", `${path.host}:${path.port}`, "--json", ...args],
+      path.clientExec,
+    );
     const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
     const out = await child.output();
     clearTimeout(timer);

@@ -140,9 +140,15 @@ async function scanAndRead(
     return null; // an ss without cookies: the descriptors cannot be proved to be the sockets
   }
   const readings = new Map<ListedSocket, KeepAliveReading>();
-  const scan = matchOwners(sockets, table, listing.sockets, (socket, owner, handle) => {
-    readings.set(socket, readListed(adoptCopy(sockets, handle, owner.fd, socket), socket, true));
-  });
+  const scan = matchOwners(
+    sockets,
+    table,
+    listing.sockets,
+    (socket, owner, handle) => {
+      readings.set(socket, readListed(adoptCopy(sockets, handle, owner.fd, socket), socket, true));
+    },
+    (socket, why) => readings.set(socket, inferReading(socket, why)),
+  );
   if (options.pid !== undefined && scan.exited.includes(options.pid)) {
     throw new RuntimeError(`process ${options.pid} exited while being inspected`);
   }

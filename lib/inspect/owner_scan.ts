@@ -46,13 +46,15 @@ export interface OwnerScan {
 /**
  * Adds each owner in `table` to its listed socket (matched by inode), and calls `onFirstOwner`
  * with a copy of the socket for the first owner found, once the copy's cookie has proved it is
- * the listed socket; the copy is closed after. Closes the table's processes.
+ * the listed socket (the copy is closed after), or `onUnread` with why it could not be read.
+ * Closes the table's processes.
  */
 export function matchOwners(
   sockets: Sockets,
   table: SocketTable,
   listed: ListedSocket[],
   onFirstOwner: (socket: ListedSocket, owner: Owner, handle: number) => void,
+  onUnread: (socket: ListedSocket, why: string) => void,
 ): OwnerScan {
   const scan: OwnerScan = { refused: new Map(), exited: [...table.exited] };
   const byInode = new Map<number, ListedSocket>();
@@ -73,7 +75,10 @@ export function matchOwners(
           handle = process.copy(fd);
         } catch (err) {
           if (!(err instanceof ProcessAccessError)) throw err;
-          if (err.failure === "closed") continue; // closed since the scan: left unread
+          if (err.failure === "closed") {
+            onUnread(socket, `descriptor ${fd} was closed since it was listed`);
+            continue;
+          }
           if (err.failure === "exited") scan.exited.push(process.pid);
           else scan.refused.set(process.pid, err);
           copying = false;
@@ -81,7 +86,10 @@ export function matchOwners(
         }
         try {
           // Closed and reused for another socket since the scan: not this one, left unread.
-          if (sockets.socketCookie(handle) !== socket.cookie) continue;
+          if (sockets.socketCookie(handle) !== socket.cookie) {
+            onUnread(socket, `descriptor ${fd} now holds another socket (reused)`);
+            continue;
+          }
           onFirstOwner(socket, owner, handle);
         } finally {
           sockets.closeHandle(handle);

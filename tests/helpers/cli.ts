@@ -21,18 +21,28 @@ export function cliArgs(args: string[]): string[] {
   return ["run", "-q", "-P", ...V8_FLAGS, "--no-prompt", MAIN, ...args];
 }
 
-export async function runCli(
+/** Starts tcpka with `args` (after `prefix`, e.g. `ip netns exec NS`), its output piped. */
+export function spawnCli(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: cliArgs(args),
+  prefix: string[] = [],
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
+  const argv = [...prefix, Deno.execPath(), ...cliArgs(args)];
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const child = spawnCli(args, [], options.env);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const out = await child.output();
   clearTimeout(timer);
@@ -118,14 +128,7 @@ export async function runCliUntil(
   then: "close" | "SIGINT",
   timeoutMs = 60_000,
 ): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: cliArgs(args),
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCli(args);
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
