@@ -364,7 +364,9 @@ os.kill(child, 9)
     }).spawn();
     const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
     try {
-      const [port, fd, child] = (await reader.read()).value!.trim().split(" ").map(Number);
+      let line = "";
+      while (!line.includes("\n")) line += (await reader.read()).value ?? "\n";
+      const [port, fd, child] = line.trim().split(" ").map(Number);
       const ss = await new Deno.Command("ss", {
         args: ["-tnpH", "state", "established", `( sport = :${port} or dport = :${port} )`],
         stdout: "piped",
