@@ -20,7 +20,7 @@ import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "./lib/events.ts
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { platformFor } from "./lib/keepalive/constants.ts";
 import { validateRequest } from "./lib/keepalive/settings.ts";
-import { holdSession } from "./lib/net/session.ts";
+import { HeldConnections } from "./lib/net/held.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { formatDuration } from "./lib/duration.ts";
@@ -148,50 +148,39 @@ export async function runClient(
   const ended: Partial<Record<EndReason, number>> = {};
   let failedToConnect = 0;
   let firstConnectError: unknown = null;
-  let open = 0;
   const startedAt = performance.now();
 
   // Encoded once: a buffer per connection would show at thousands of connections.
   const message = new TextEncoder().encode(config.message);
-  const exchangeFor = (id: number) =>
-    config.sendAfterMs === null ? undefined : {
-      afterMs: config.sendAfterMs,
-      message,
-      onSent: () =>
-        reporter.emit({
-          type: "sent",
-          time: now(),
-          id,
-          bytes: message.length,
-          afterIdleMs: config.sendAfterMs!,
-        }),
-      onEcho: (rttMs: number) =>
-        reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
-    };
+  const sendAfterMs = config.sendAfterMs;
+  const held = new HeldConnections({
+    holdMs: config.holdMs,
+    echo: false,
+    signal,
+    exchange: sendAfterMs === null ? undefined : { afterMs: sendAfterMs, message },
+  }, {
+    ended(id, end, connectedAt, conn) {
+      controller.release(conn);
+      ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+      announceEnd(reporter, id, end, connectedAt);
+    },
+    sent: (id) =>
+      reporter.emit({
+        type: "sent",
+        time: now(),
+        id,
+        bytes: message.length,
+        afterIdleMs: sendAfterMs!,
+      }),
+    echo: (id, rttMs) =>
+      reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+  });
 
-  const hold = (conn: Deno.TcpConn, id: number): Promise<void> => {
-    const connectedAt = performance.now();
-    open++;
-    announceConnection(reporter, controller, conn, id, config.keepalive);
-    return holdSession(conn, {
-      holdMs: config.holdMs,
-      echo: false,
-      signal,
-      exchange: exchangeFor(id),
-    })
-      .then((end) => {
-        controller.release(conn);
-        open--;
-        ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-        announceEnd(reporter, id, end, connectedAt);
-      });
-  };
-
-  // Continuations rather than an async function per connection: a suspended async function keeps a
-  // generator alive for the connection's whole life.
+  // Settles once the connection is held (or failed): what it costs while it idles is held's.
   const runOne = (id: number): Promise<void> =>
     Deno.connect({ hostname: config.host, port: config.port }).then(
-      (conn) => hold(conn, id),
+      (conn) =>
+        held.hold(conn, id, announceConnection(reporter, controller, conn, id, config.keepalive)),
       (err) => {
         failedToConnect++;
         firstConnectError ??= err;
@@ -208,6 +197,7 @@ export async function runClient(
   const ticker = setInterval(() => {
     const elapsed = performance.now() - startedAt;
     const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
+    const open = held.open;
     reporter.progress(
       `holding ${open} connection${open === 1 ? "" : "s"}: ${
         (elapsed / 1000).toFixed(1)
@@ -216,6 +206,8 @@ export async function runClient(
   }, 250);
   try {
     await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
+    await held.idle();
+    if (held.failure) throw held.failure;
   } finally {
     clearInterval(ticker);
     reporter.progress(null);

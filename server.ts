@@ -10,7 +10,7 @@ import { listenForShutdown } from "./lib/cli/signals.ts";
 import type { EndReason } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { raiseBacklog } from "./lib/net/backlog.ts";
-import { holdSession } from "./lib/net/session.ts";
+import { HeldConnections } from "./lib/net/held.ts";
 import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
@@ -132,49 +132,38 @@ export async function runServer(
 
   const ended: Partial<Record<EndReason, number>> = {};
   let accepted = 0;
-  // Connections still open, counted rather than kept as a set of session promises: with 10,000
-  // idle connections every object held per connection shows in the server's memory.
+  // Connections accepted and not ended yet, the queued ones included (held.open counts only those
+  // already handed over).
   let open = 0;
-  let failure: unknown = null;
   let allEnded: (() => void) | null = null;
-  const oneEnded = () => {
-    if (--open === 0) allEnded?.();
-  };
   const stop = () => listener.close();
   signal.addEventListener("abort", stop, { once: true });
 
-  const armReset = (conn: Deno.TcpConn, id: number) => {
-    if (!controller.reset(conn)) {
-      reporter.emit({
-        type: "warning",
-        time: now(),
-        message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
-      });
-    }
-  };
-
-  const serve = (conn: Deno.TcpConn, id: number) => {
-    const connectedAt = performance.now();
-    announceConnection(reporter, controller, conn, id, config.keepalive ?? { enabled: false });
-    // A continuation, not an async function: a suspended async function per connection costs a
-    // generator and its registers (~300 B each at 10,000 connections).
-    holdSession(conn, {
-      holdMs: config.holdMs,
-      echo: true,
-      signal,
-      beforeClose: config.reset ? () => armReset(conn, id) : undefined,
-      onData: (direction, bytes) =>
-        reporter.emit({ type: "data", time: now(), id, direction, bytes }),
-    }).then((end) => {
+  const held = new HeldConnections({ holdMs: config.holdMs, echo: true, signal }, {
+    ended(id, end, connectedAt, conn) {
       controller.release(conn);
       ended[end.reason] = (ended[end.reason] ?? 0) + 1;
       announceEnd(reporter, id, end, connectedAt);
-      oneEnded();
-    }, (err) => {
-      failure ??= err;
-      oneEnded();
-    });
-  };
+      if (--open === 0) allEnded?.();
+    },
+    data: (id, direction, bytes) =>
+      reporter.emit({ type: "data", time: now(), id, direction, bytes }),
+    beforeExpiry: config.reset
+      ? (conn, id) => {
+        if (!controller.reset(conn)) {
+          reporter.emit({
+            type: "warning",
+            time: now(),
+            message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
+          });
+        }
+      }
+      : undefined,
+  });
+
+  const keepalive = config.keepalive ?? { enabled: false };
+  const serve = (conn: Deno.TcpConn, id: number) =>
+    held.hold(conn, id, announceConnection(reporter, controller, conn, id, keepalive));
 
   // Accepted connections are queued and served in slices between accepts. Announcing one and
   // setting its keep-alive costs more than accepting it, so in a burst of thousands the rest would
@@ -227,7 +216,7 @@ export async function runServer(
     } catch { /* closed by the signal */ }
   }
   if (open > 0) await new Promise<void>((resolve) => allEnded = resolve);
-  if (failure) throw failure;
+  if (held.failure) throw held.failure;
   reporter.emit({
     type: "summary",
     time: now(),

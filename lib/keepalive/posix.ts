@@ -38,17 +38,6 @@ export interface RaisedBacklog {
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Every connection's descriptor found so far, for other code that needs the socket itself. */
-const located = new WeakMap<Deno.TcpConn, number>();
-
-/**
- * The descriptor a PosixBackend found for `conn`, if one did: lib/net/readiness.ts watches it
- * instead of keeping a read pending. Valid only while `conn` is open (the kernel reuses numbers).
- */
-export function locatedHandle(conn: Deno.TcpConn): number | undefined {
-  return located.get(conn);
-}
-
 export class PosixBackend implements SocketOptionsBackend {
   readonly platform: PlatformTable;
   readonly finder: HandleFinder;
@@ -105,7 +94,6 @@ export class PosixBackend implements SocketOptionsBackend {
       },
     };
     const found = this.finder.find(connectionKey(local.port, remote.port), prober);
-    if (found) located.set(conn, found.handle);
     return found;
   }
 
