@@ -13,7 +13,7 @@
  * with --allow-all, the tool under test with its own permission set (`deno run -P`).
  *
  * Flags: --runs N (default 5), --only PART[,PART], --connections 1000,10000,
- * --captures PACKETS/FLOWS,... (default 250000/5000,1000000/5000,2000000/50000), --why (slower
+ * --captures PACKETS/FLOWS,... (default 250000/5000,1000000/5000,1000000/50000), --why (slower
  * diagnostic rows), --quick (1,000 connections, small captures, 3 runs), --keep (keep the temp dir).
  */
 import { parseArgs } from "util";
@@ -57,7 +57,7 @@ function parseOptions(args: string[]): Options & { only: Part[]; keep: boolean }
       return n;
     });
   const captures = (values.captures ??
-    (quick ? "50000/1000,200000/1000,200000/10000" : "250000/5000,1000000/5000,2000000/50000"))
+    (quick ? "50000/1000,200000/1000,200000/10000" : "250000/5000,1000000/5000,1000000/50000"))
     .split(",").map((spec) => {
       const [packets, flows] = numbers(spec, "captures", "/");
       if (!flows) usage(`--captures: PACKETS/FLOWS, got ${spec}`);
