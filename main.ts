@@ -4,7 +4,8 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
-import { exitWithError, UsageError } from "./lib/cli/errors.ts";
+import { exitWithError } from "./lib/cli/exit.ts";
+import { UsageError } from "./lib/errors.ts";
 import { flushOutput } from "./lib/report/output.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";

@@ -1,7 +1,7 @@
 /** The demo and watch, end to end, as subprocesses with the baked permissions. */
 import assert from "assert";
 import { CliProcess, eventsOf, runCli, runCliAsNobody, startServer, which } from "./helpers/cli.ts";
-import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 
 const linux = Deno.build.os === "linux";
 const root = linux && Deno.uid() === 0;
@@ -88,7 +88,6 @@ Deno.test({
   }`,
   ignore: !root || !which("nft") || !which("ip"),
   async fn() {
-    const before = await listOurNamespaces();
     const r = await runCli(
       [
         "demo",
@@ -112,7 +111,7 @@ Deno.test({
     assert.ok(at >= 4 && at <= 5.5, `detected at ${at}s: ${ended}`);
     assert.equal(row(v, "probes unanswered before giving up").observed, "3 of 3");
     assert.equal(row(v, "client's error").observed, "ETIMEDOUT");
-    assert.deepEqual(await namespacesSince(before), [], "namespaces left behind");
+    assert.deepEqual(await namespacesOf(r.pid!), [], "namespaces left behind");
   },
 });
 

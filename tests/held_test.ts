@@ -37,7 +37,7 @@ Deno.test("held connections: --send-after echoes, hold expiry and slot reuse, ea
     once(a.events, "echo", ids(1));
     once(a.events, "closed", ids(1));
     assert.deepEqual(eventsOf(a.events, "summary")[0].ended, { echoed: N });
-    await server.waitFor((e) => eventsOf(server.events, "closed").length === N);
+    await server.waitFor(() => eventsOf(server.events, "closed").length === N);
 
     // Then as many again, into the slots the first ones left; they end when their hold expires.
     const b = await new CliProcess([

@@ -5,14 +5,13 @@
 import type { Observation } from "../observe/keepalive_observer.ts";
 import { createReporter, type Reporter } from "../report/reporter.ts";
 import { formatObservation } from "../report/observations.ts";
-import { clockTime, LABEL_WIDTH } from "../report/human.ts";
-import { makeStyler, stdoutWantsColor } from "../report/style.ts";
+import { makeStyler, stdoutWantsColor, type Styler } from "../report/style.ts";
 import { writeLine } from "../report/output.ts";
 import type { Verdict } from "./verdict.ts";
 
 export class Timeline {
   readonly json: boolean;
-  readonly style: ReturnType<typeof makeStyler>;
+  readonly style: Styler;
 
   constructor(json: boolean) {
     this.json = json;
@@ -34,16 +33,6 @@ export class Timeline {
         ? JSON.stringify({ source: "kernel", ...o })
         : formatObservation(o, this.style, "kernel"),
     );
-  }
-
-  /** A pre-formatted line from another source (the wire), or its JSON object. */
-  line(label: string, time: number, text: string, json: Record<string, unknown>): void {
-    if (this.json) this.write(JSON.stringify({ source: label, ...json }));
-    else {this.write(
-        `${this.style("dim", clockTime(time))}  ${
-          this.style("cyan", label.padEnd(LABEL_WIDTH))
-        } ${text}`,
-      );}
   }
 
   note(text: string): void {

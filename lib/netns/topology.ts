@@ -4,7 +4,7 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** Namespaces, veth links and nftables need Linux and root; anything else is a usage error. */
 export function requireRoot(what: string): void {
@@ -102,10 +102,4 @@ async function removeStale(): Promise<void> {
     const pids = await run(["ip", "netns", "pids", name]);
     if (pids.code === 0 && pids.stdout.trim() === "") await run(["ip", "netns", "del", name]);
   }
-}
-
-/** Names of our namespaces currently present (tests assert none are left behind). */
-export async function listOurNamespaces(): Promise<string[]> {
-  const list = await run(["ip", "netns", "list"]);
-  return list.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter((n) => n?.startsWith(PREFIX));
 }

@@ -6,10 +6,10 @@
  *   bare_deno.ts client PORT N read|idle  prints "opened N MICROS"
  *
  * Its listener gets the raised backlog too, or a burst would lose connections (see
- * lib/net/backlog.ts).
+ * lib/roles/backlog.ts).
  */
 import { KeepAliveController } from "../../lib/keepalive/mod.ts";
-import { raiseBacklog } from "../../lib/net/backlog.ts";
+import { raiseBacklog } from "../../lib/roles/backlog.ts";
 
 const held: Deno.TcpConn[] = [];
 

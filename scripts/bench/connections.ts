@@ -138,8 +138,8 @@ async function measureSize(bench: Bench, n: number, go: Impl, big: boolean): Pro
     vsGo("client CPU, opening all", "clientCpuMs", ms),
     info(
       `${at}: client fd lookup, #1 / #${count(n)}`,
-      `${lk.first.micros} µs, ${lk.first.probes} probes / ${lk.last.micros} µs, ` +
-        `${lk.last.probes} probes`,
+      `${lk.first.micros} µs, ${lk.first.checks} checks / ${lk.last.micros} µs, ` +
+        `${lk.last.checks} checks`,
     ),
     compare(
       `${at}: floor: bare Deno server mem / conn`,

@@ -60,8 +60,8 @@ export const keepAlivePart: Part = {
     return {
       rows,
       notes: [
-        `keep-alive descriptor lookup probes, #1 / #${count(n)}: ${median(v("probesFirst"))} / ` +
-        `${median(v("probesLast"))}`,
+        `keep-alive descriptor lookup checks, #1 / #${count(n)}: ${median(v("checksFirst"))} / ` +
+        `${median(v("checksLast"))}`,
       ],
     };
   },

@@ -18,17 +18,17 @@ export interface KaTiming {
   totalMs: number;
   /** From the first connect to the last connection set up, keep-alive included. */
   openMs: number;
-  probesFirst: number;
-  probesLast: number;
+  checksFirst: number;
+  checksLast: number;
 }
 
 async function drive(port: number, n: number, request: KeepAliveRequest): Promise<KaTiming> {
   const controller = await KeepAliveController.create();
-  if (!controller.backend) throw new Error(controller.fallbackReason ?? "no FFI backend");
+  if (!controller.sockets) throw new Error(controller.fallbackReason ?? "no FFI backend");
   const warm = await Deno.connect({ hostname: "127.0.0.1", port });
   controller.apply(warm, request);
   const micros: number[] = [];
-  const probes: number[] = [];
+  const checks: number[] = [];
   const started = performance.now();
   const conns = await Promise.all(Array.from({ length: n }, async () => {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -36,7 +36,7 @@ async function drive(port: number, n: number, request: KeepAliveRequest): Promis
     const report = controller.apply(conn, request);
     micros.push((performance.now() - t) * 1000);
     if (report.source !== "socket") throw new Error(`not applied: ${report.notes.join("; ")}`);
-    probes.push(report.lookup?.probes ?? NaN);
+    checks.push(report.lookup?.checks ?? NaN);
     return conn;
   }));
   const openMs = performance.now() - started;
@@ -48,8 +48,8 @@ async function drive(port: number, n: number, request: KeepAliveRequest): Promis
     lastMedianMicros: median(micros.slice(-100)),
     totalMs: micros.reduce((a, b) => a + b, 0) / 1000,
     openMs,
-    probesFirst: probes[0],
-    probesLast: probes[n - 1],
+    checksFirst: checks[0],
+    checksLast: checks[n - 1],
   };
 }
 

@@ -4,14 +4,14 @@
  */
 import { Child, ROOT } from "./child.ts";
 import type { GoReference } from "./go.ts";
-import { V8_FLAGS } from "../../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../../lib/process/runtime_flags.ts";
 
 /** Keep-alive on every connection, long enough that no probe is sent during a run. */
 export const KA = { idleS: 60, intervalS: 10, count: 3 };
 
 export interface Lookup {
   micros: number;
-  probes: number;
+  checks: number;
 }
 
 export interface Opened {
@@ -95,7 +95,7 @@ export const tcpkaImpl = (denoFlags: readonly string[] = V8_FLAGS): Impl => ({
     const { first, last, connecting } = await keepAliveEvents(client, n, "tcpka client opening");
     const lookup = (e: { report: { lookup?: Lookup } }) => ({
       micros: e.report.lookup?.micros ?? NaN,
-      probes: e.report.lookup?.probes ?? NaN,
+      checks: e.report.lookup?.checks ?? NaN,
     });
     return {
       openMs: last.time - JSON.parse(connecting!).time,

@@ -2,7 +2,7 @@
 import type { KeepAliveController, KeepAliveRequest } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";
 import type { SessionEnd } from "./session.ts";
-import { formatEndpoint } from "./ip.ts";
+import { formatEndpoint } from "../ip.ts";
 
 /**
  * Reports the connection, applies keep-alive and reports what the kernel says is in force. Returns

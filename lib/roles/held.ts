@@ -2,7 +2,7 @@
  * Holds every established connection of a role until it ends, and says why each ended, keeping per
  * connection only what must be remembered: the Deno connection, its descriptor, id, when it
  * connected, and a generation, in arrays indexed by slot. No closure, promise, timer or buffer per
- * idle connection: one shared epoll (readiness.ts) says which slot to read, one timer serves every
+ * idle connection: one shared epoll (lib/socket/epoll.ts) says which slot to read, one timer serves every
  * connection's hold deadline and one every --send-after (the delays are the same for all, so the
  * deadlines come in the order the connections did), and a buffer exists only while a read is in
  * flight. At 10,000 idle connections this is what brings tcpka's memory per connection down to
@@ -14,7 +14,7 @@
  */
 import type { EndReason } from "../events.ts";
 import { endReasonOf } from "../events.ts";
-import { Poller, type ReadinessOwner } from "./readiness.ts";
+import type { Readiness, ReadinessOwner, Sockets } from "../socket/mod.ts";
 import { holdSession, READ_BUFFER_BYTES, type SessionEnd, writeAll } from "./session.ts";
 
 export interface HoldOptions {
@@ -103,7 +103,7 @@ class DeadlineQueue {
 export class HeldConnections implements ReadinessOwner {
   readonly #options: HoldOptions;
   readonly #events: HoldEvents;
-  readonly #poller: Poller | null;
+  readonly #poller: Readiness | null;
   // Per slot. A slot's generation changes when its connection ends, so that late news about it
   // (an epoll event, a read, a deadline) is recognised as stale.
   #conns: (Deno.TcpConn | null)[] = [];
@@ -125,10 +125,11 @@ export class HeldConnections implements ReadinessOwner {
   /** The first unexpected error of a holdSession, for the role to rethrow. */
   failure: unknown = null;
 
-  constructor(options: HoldOptions, events: HoldEvents) {
+  /** `sockets`: the socket layer, whose readiness (epoll) is used where it has one. */
+  constructor(options: HoldOptions, events: HoldEvents, sockets: Sockets | null) {
     this.#options = options;
     this.#events = events;
-    this.#poller = Poller.create(this);
+    this.#poller = sockets?.readiness(this) ?? null;
     this.#expiries = options.holdMs > 0
       ? new DeadlineQueue(options.holdMs, (s, g) => this.#ifCurrent(s, g, "hold-expired"))
       : null;

@@ -1,0 +1,133 @@
+/**
+ * The client role: opens connections, turns keep-alive on with the requested timings, reports what
+ * the kernel says is in force, holds the connections idle and says how each one ended.
+ */
+import { RuntimeError } from "../errors.ts";
+import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
+import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
+import { HeldConnections } from "./held.ts";
+import { announceConnection, announceEnd } from "./connection_events.ts";
+import { formatEndpoint } from "../ip.ts";
+import { formatDuration } from "../duration.ts";
+import type { Reporter } from "../report/reporter.ts";
+
+export interface ClientConfig {
+  host: string;
+  port: number;
+  keepalive: KeepAliveRequest;
+  /** 0 = until the peer closes. */
+  holdMs: number;
+  connections: number;
+  /** Idle this long, then send `message` and wait for the echo (null = never send). */
+  sendAfterMs: number | null;
+  message: string;
+  json: boolean;
+}
+
+/** Runs the client; returns the exit code. Refused connections throw when none could be opened. */
+export async function runClient(
+  config: ClientConfig,
+  reporter: Reporter,
+  signal?: AbortSignal,
+): Promise<number> {
+  const controller = await KeepAliveController.create();
+  const target = formatEndpoint(config.host, config.port);
+  const now = Date.now;
+  reporter.emit({
+    type: "connecting",
+    time: now(),
+    address: target,
+    connections: config.connections,
+    holdMs: config.holdMs,
+  });
+
+  const ended: Partial<Record<EndReason, number>> = {};
+  let failedToConnect = 0;
+  let firstConnectError: unknown = null;
+  const startedAt = performance.now();
+
+  // Encoded once: a buffer per connection would show at thousands of connections.
+  const message = new TextEncoder().encode(config.message);
+  const sendAfterMs = config.sendAfterMs;
+  const held = new HeldConnections({
+    holdMs: config.holdMs,
+    echo: false,
+    signal,
+    exchange: sendAfterMs === null ? undefined : { afterMs: sendAfterMs, message },
+  }, {
+    ended(id, end, connectedAt, conn) {
+      controller.release(conn);
+      ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+      announceEnd(reporter, id, end, connectedAt);
+    },
+    sent: (id) =>
+      reporter.emit({
+        type: "sent",
+        time: now(),
+        id,
+        bytes: message.length,
+        afterIdleMs: sendAfterMs!,
+      }),
+    echo: (id, rttMs) =>
+      reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+  }, controller.sockets);
+
+  // Settles once the connection is held (or failed): what it costs while it idles is held's.
+  const runOne = (id: number): Promise<void> =>
+    Deno.connect({ hostname: config.host, port: config.port }).then(
+      (conn) =>
+        held.hold(conn, id, announceConnection(reporter, controller, conn, id, config.keepalive)),
+      (err) => {
+        failedToConnect++;
+        firstConnectError ??= err;
+        reporter.emit({
+          type: "connect-failed",
+          time: now(),
+          id,
+          remote: target,
+          error: describeConnectError(err, target),
+        });
+      },
+    );
+
+  const ticker = setInterval(() => {
+    // Tenths of a second, so the line ticks evenly.
+    const elapsed = formatDuration(Math.floor((performance.now() - startedAt) / 100) * 100);
+    const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
+    const open = held.open;
+    reporter.progress(`holding ${open} connection${open === 1 ? "" : "s"}: ${elapsed} / ${hold}`);
+  }, 250);
+  try {
+    await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
+    await held.idle();
+    if (held.failure) throw held.failure;
+  } finally {
+    clearInterval(ticker);
+    reporter.progress(null);
+  }
+
+  if (failedToConnect === config.connections) {
+    throw new RuntimeError(describeConnectError(firstConnectError, target));
+  }
+  const summary: TcpkaEvent = {
+    type: "summary",
+    time: now(),
+    role: "client",
+    connections: config.connections - failedToConnect,
+    failedToConnect,
+    ended,
+  };
+  reporter.emit(summary);
+  const failed = failedToConnect > 0 ||
+    Object.keys(ended).some((r) => FAILED_REASONS.has(r as EndReason));
+  return failed ? 1 : 0;
+}
+
+function describeConnectError(err: unknown, target: string): string {
+  if (err instanceof Deno.errors.ConnectionRefused) {
+    return `nothing is listening on ${target}; start the server first ('tcpka server')`;
+  }
+  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
+  const message = err instanceof Error ? err.message : String(err);
+  return `cannot connect to ${target}: ${message}`;
+}
