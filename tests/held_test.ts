@@ -13,25 +13,18 @@ function once(events: TcpkaEvent[], type: "closed" | "sent" | "echo", ids: numbe
   assert.deepEqual(seen, ids, `${type}: each connection exactly once`);
 }
 
+/** `tcpka client` with N connections to `port`, run to its end. */
+function client(port: number, args: string[]) {
+  const base = ["client", "--json", "--port", String(port), "--connections", String(N)];
+  return new CliProcess([...base, ...args]).done;
+}
+
 Deno.test("held connections: --send-after echoes, hold expiry and slot reuse, each end reported once", async () => {
   const { server, port } = await startServer(["--hold", "0"]);
   const ids = (from: number) => Array.from({ length: N }, (_, i) => from + i);
   try {
     // Each sends after 300 ms, gets the echo and closes.
-    const a = await new CliProcess([
-      "client",
-      "--json",
-      "--port",
-      String(port),
-      "--connections",
-      String(N),
-      "--send-after",
-      "300ms",
-      "--message",
-      "hello",
-      "--hold",
-      "0",
-    ]).done;
+    const a = await client(port, ["--send-after", "300ms", "--message", "hello", "--hold", "0"]);
     assert.equal(a.code, 0, a.stderr);
     once(a.events, "sent", ids(1));
     once(a.events, "echo", ids(1));
@@ -40,16 +33,7 @@ Deno.test("held connections: --send-after echoes, hold expiry and slot reuse, ea
     await server.waitFor(() => eventsOf(server.events, "closed").length === N);
 
     // Then as many again, into the slots the first ones left; they end when their hold expires.
-    const b = await new CliProcess([
-      "client",
-      "--json",
-      "--port",
-      String(port),
-      "--connections",
-      String(N),
-      "--hold",
-      "400ms",
-    ]).done;
+    const b = await client(port, ["--hold", "400ms"]);
     assert.equal(b.code, 0, b.stderr);
     once(b.events, "closed", ids(1));
     assert.deepEqual(eventsOf(b.events, "summary")[0].ended, { "hold-expired": N });
