@@ -129,13 +129,23 @@ async function measureSize(bench: Bench, n: number, go: Impl, big: boolean): Pro
     info(
       `${at}: accept-queue overflows`,
       String(overflows),
-      `Go ${Math.max(...g.values("overflows"))}`,
+      `Go ${Math.max(...g.values("overflows"))} (machine-wide counter: others' bursts count)`,
       { target: `0 ${overflows === 0 ? "holds" : "MISSED"}` },
     ),
     vsGo("server memory / conn", "serverBytesPerConn", kb, atMost(1.0)),
     vsGo("client memory / conn", "clientBytesPerConn", kb, atMost(1.5)),
     vsGo("server CPU, accepting all", "serverCpuMs", ms),
     vsGo("client CPU, opening all", "clientCpuMs", ms),
+    compare(
+      `${at}: client CPU, opening all, vs bare Deno`,
+      t.values("clientCpuMs"),
+      b.values("clientCpuMs"),
+      ms,
+      {
+        referenceName: "bare Deno",
+        referenceLabel: "bare Deno ",
+      },
+    ),
     info(
       `${at}: client fd lookup, #1 / #${count(n)}`,
       `${lk.first.micros} µs, ${lk.first.checks} checks / ${lk.last.micros} µs, ` +
