@@ -17,7 +17,7 @@
  * diagnostic rows), --quick (1,000 connections, small captures, 3 runs), --keep (keep the temp dir).
  */
 import { parseArgs } from "util";
-import { limits } from "./bench/child.ts";
+import { isolateNetwork, limits, removeNetwork } from "./bench/child.ts";
 import { buildGo, type GoReference } from "./bench/go.ts";
 import { cpuModel } from "./bench/proc.ts";
 import { printTable, type Row } from "./bench/table.ts";
@@ -94,6 +94,21 @@ async function main(args: string[]): Promise<void> {
   const options = parseOptions(args);
   await fitDescriptorLimit(options);
   const dir = Deno.makeTempDirSync({ prefix: "tcpka-bench-" });
+  limits.netns = await isolateNetwork();
+  log(
+    limits.netns
+      ? `children run in network namespace ${limits.netns}`
+      : "children share the host's network",
+  );
+  const cleanUp = async () => {
+    if (limits.netns) await removeNetwork(limits.netns);
+    if (options.keep) log(`kept ${dir}`);
+    else Deno.removeSync(dir, { recursive: true });
+  };
+  Deno.addSignalListener("SIGINT", async () => {
+    await cleanUp();
+    Deno.exit(130);
+  });
   const built: { go?: Promise<GoReference | null> } = {};
   const bench: Bench = { dir, options, go: () => built.go ??= buildGo(dir, log), log };
   try {
@@ -115,8 +130,7 @@ async function main(args: string[]): Promise<void> {
       notes,
     );
   } finally {
-    if (options.keep) log(`kept ${dir}`);
-    else Deno.removeSync(dir, { recursive: true });
+    await cleanUp();
   }
 }
 

@@ -3,8 +3,34 @@ import { procStatus } from "./proc.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** What a child may open: 10,000 connections plus its runtime's own descriptors. */
-export const limits = { nofile: 20_000 };
+/**
+ * What a child may open (10,000 connections plus its runtime's own descriptors), and the network
+ * namespace the children run in (null: the host's).
+ */
+export const limits: { nofile: number; netns: string | null } = { nofile: 20_000, netns: null };
+
+const run = async (cmd: string, args: string[]) =>
+  (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output()).success;
+
+/**
+ * A network namespace of the bench's own (root only), so that other programs on the machine add
+ * nothing to its loopback traffic or to the kernel counters it reads (accept-queue overflows are
+ * counted per namespace). Null when it cannot be made: the children then share the host's.
+ */
+export async function isolateNetwork(): Promise<string | null> {
+  if (Deno.uid() !== 0) return null;
+  const name = `tcpka-${Deno.pid}-bench`;
+  try {
+    if (!await run("ip", ["netns", "add", name])) return null;
+    if (await run("ip", ["-n", name, "link", "set", "lo", "up"])) return name;
+    await removeNetwork(name);
+  } catch { /* no ip(8) */ }
+  return null;
+}
+
+export async function removeNetwork(name: string): Promise<void> {
+  await run("ip", ["netns", "del", name]);
+}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,11 +48,15 @@ export class Child {
   #offset = 0;
   #partial = "";
 
-  /** Runs `argv` under `ulimit -n` (bash execs it, so the pid is the program's own). */
+  /** Runs `argv` under `ulimit -n`, in the bench's network namespace if it has one. */
   constructor(dir: string, argv: string[]) {
     this.outPath = `${dir}/out-${++Child.#count}.txt`;
-    this.process = new Deno.Command("bash", {
-      args: ["-c", `ulimit -n ${limits.nofile} && exec "$@" > "$OUT"`, "bash", ...argv],
+    const inNetns = limits.netns ? ["ip", "netns", "exec", limits.netns] : [];
+    const shell = ["bash", "-c", `ulimit -n ${limits.nofile} && exec "$@" > "$OUT"`, "bash"];
+    const [command, ...args] = [...inNetns, ...shell, ...argv];
+    // ip and bash both exec, so the pid is the program's own.
+    this.process = new Deno.Command(command, {
+      args,
       cwd: ROOT,
       env: { NO_COLOR: "1", OUT: this.outPath },
       stdin: "null",

@@ -24,9 +24,9 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 1000 / CLK_TCK;
 }
 
-/** TcpExt counters from /proc/net/netstat (what `nstat` reads). */
-export function tcpExt(): Record<string, number> {
-  const lines = Deno.readTextFileSync("/proc/net/netstat").split("\n");
+/** TcpExt counters (what `nstat` reads) of the network namespace process `pid` is in. */
+export function tcpExt(pid: number): Record<string, number> {
+  const lines = Deno.readTextFileSync(`/proc/${pid}/net/netstat`).split("\n");
   const i = lines.findIndex((l) => l.startsWith("TcpExt:"));
   const names = lines[i].split(/\s+/).slice(1);
   const values = lines[i + 1].split(/\s+/).slice(1).map(Number);
