@@ -10,6 +10,7 @@ import { flushOutput } from "./lib/report/output.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
+import { discoverCommand } from "./discover.ts";
 import { serverCommand } from "./server.ts";
 import { watchCommand } from "./watch.ts";
 
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   clientCommand,
   captureCommand,
   watchCommand,
+  discoverCommand,
 ];
 
 function toolHelp(): string {

@@ -5,17 +5,21 @@
  * without, then each sends a message: the keep-alive client's probes kept the firewall's
  * connection-tracking entry alive and its echo comes back; the other's data is dropped.
  *
- * Topology: client ns ─ veth ─ router ns ─ veth ─ server ns. The router forwards with nftables
- * (policy drop; established/related and new SYNs accepted) and a conntrack established-timeout of
- * --firewall-timeout, with nf_conntrack_tcp_loose=0 so a forgotten connection is not re-adopted.
+ * Topology: client ns ─ veth ─ router ns ─ veth ─ server ns (lib/netns/firewall_path.ts, kind
+ * "firewall-drop"), with a conntrack established-timeout of --firewall-timeout.
  */
 import type { ClientConfig } from "../roles/client.ts";
 import { UsageError } from "../errors.ts";
 import type { EventProcess } from "../process/event_process.ts";
 import type { EventOf } from "../events.ts";
 import { formatDuration } from "../duration.ts";
-import { mustRun, run } from "../netns/run.ts";
-import { requireRoot, Topology } from "../netns/topology.ts";
+import {
+  createFirewallPath,
+  droppedPackets,
+  PATH_NET,
+  ROUTER_IFACES,
+} from "../netns/firewall_path.ts";
+import { requireRoot, type Topology } from "../netns/topology.ts";
 import { CaptureCollector } from "./capture_collector.ts";
 import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EvidenceChoice } from "./seed.ts";
@@ -45,13 +49,6 @@ export const FIREWALL_DEFAULTS = {
   message: "still there?",
 };
 
-const NET = {
-  client: "10.73.1.1",
-  routerC: "10.73.1.2",
-  routerS: "10.73.2.1",
-  server: "10.73.2.2",
-};
-
 /** How long the demo waits beyond the user timeout before calling it "no answer" itself. */
 const ECHO_MARGIN_MS = 2000;
 
@@ -65,18 +62,6 @@ function keepAliveText({ keepalive: k }: FirewallConfig): string {
   return k.idleMs === k.intervalMs
     ? `every ${formatDuration(k.intervalMs)}`
     : `idle ${formatDuration(k.idleMs)}, then every ${formatDuration(k.intervalMs)}`;
-}
-
-function rules(): string {
-  return `table inet tcpka_fw {
-  chain forward_filter {
-    type filter hook forward priority 0; policy drop;
-    ct state established,related accept
-    tcp flags & (syn | ack) == syn ct state new accept
-    counter comment "packets of connections the firewall does not know"
-  }
-}
-`;
 }
 
 /** Refuses settings that cannot show the effect, in one line each (before any side effect). */
@@ -127,31 +112,21 @@ export async function runFirewallIdleDemo(
   requireRoot("demo --scenario firewall-idle");
   const timeline = new Timeline(json);
   const port = client.port;
-  const topology = await Topology.create(["client", "router", "server"], [
-    {
-      a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
-      b: { ns: "router", ifname: "r-eth0", cidr: `${NET.routerC}/30` },
-    },
-    {
-      a: { ns: "router", ifname: "r-eth1", cidr: `${NET.routerS}/30` },
-      b: { ns: "server", ifname: "s-eth0", cidr: `${NET.server}/30` },
-    },
-  ]);
+  const topology = await createFirewallPath("firewall-drop", fw.firewallTimeoutMs);
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
   const onAbort = () => children.forEach((c) => c.stop());
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await configureRouter(topology, fw.firewallTimeoutMs);
     timeline.note(
-      `client ${NET.client} → router (stateful firewall, forgets idle connections after ` +
-        `${formatDuration(fw.firewallTimeoutMs)}) → server ${NET.server}`,
+      `client ${PATH_NET.client} → router (stateful firewall, forgets idle connections after ` +
+        `${formatDuration(fw.firewallTimeoutMs)}) → server ${PATH_NET.server}`,
     );
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
 
-    children.push(await startServerIn(topology, "server", timeline, NET.server, port));
+    children.push(await startServerIn(topology, "server", timeline, PATH_NET.server, port));
 
-    const common = clientArgs(NET.server, port);
+    const common = clientArgs(PATH_NET.server, port);
     const idle = [
       "--send-after",
       `${fw.idleForMs}ms`,
@@ -213,22 +188,6 @@ export async function runFirewallIdleDemo(
   }
 }
 
-async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
-  const r = topology.exec("router");
-  await mustRun([...r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-  await mustRun([...topology.exec("client"), "ip", "route", "add", "default", "via", NET.routerC]);
-  await mustRun([...topology.exec("server"), "ip", "route", "add", "default", "via", NET.routerS]);
-  // The ruleset's ct expressions load conntrack, which creates the namespace's sysctls below.
-  await mustRun([...r, "nft", "-f", "-"], rules());
-  await mustRun([
-    ...r,
-    "sysctl",
-    "-qw",
-    `net.netfilter.nf_conntrack_tcp_timeout_established=${timeoutMs / 1000}`,
-    "net.netfilter.nf_conntrack_tcp_loose=0",
-  ]);
-}
-
 async function startCaptures(
   topology: Topology,
   port: number,
@@ -236,7 +195,12 @@ async function startCaptures(
   captures: CaptureCollector[],
   evidence: EvidenceChoice,
 ): Promise<void> {
-  for (const [iface, label] of [["r-eth0", "fw-in"], ["r-eth1", "fw-out"]]) {
+  for (
+    const [iface, label] of [
+      [ROUTER_IFACES.clientSide, "fw-in"],
+      [ROUTER_IFACES.serverSide, "fw-out"],
+    ]
+  ) {
     const capture = new CaptureCollector(
       { port, iface, prefix: topology.exec("router"), label },
       timeline,
@@ -293,11 +257,6 @@ function outcome(
     }: the data is retransmitted and dropped`;
   }
   return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
-}
-
-async function droppedPackets(topology: Topology): Promise<number> {
-  const out = await run([...topology.exec("router"), "nft", "list", "table", "inet", "tcpka_fw"]);
-  return Number(/counter packets (\d+)/.exec(out.stdout)?.[1] ?? 0);
 }
 
 function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[]): void {

@@ -26,6 +26,7 @@ export class Topology {
   /** Namespace key → real name. */
   readonly names: Record<string, string>;
   #removed = false;
+  readonly #keepers: Deno.ChildProcess[] = [];
 
   private constructor(names: Record<string, string>) {
     this.names = names;
@@ -43,6 +44,7 @@ export class Topology {
     try {
       for (const name of Object.values(names)) {
         await mustRun(["ip", "netns", "add", name]);
+        topology.#keepers.push(keeper(name));
         await mustRun(["ip", "-n", name, "link", "set", "lo", "up"]);
       }
       for (const { a, b } of links) {
@@ -81,7 +83,29 @@ export class Topology {
       await killProcessesIn(name);
       await run(["ip", "netns", "del", name]);
     }
+    for (const k of this.#keepers) {
+      try {
+        k.kill("SIGKILL");
+      } catch { /* killed with its namespace's processes */ }
+      await k.status;
+    }
   }
+}
+
+/**
+ * A process that lives in namespace `name` for the topology's lifetime (`ip monitor` waits for
+ * link events until killed): older tcpka versions delete any tcpka namespace with no process in
+ * it, which removed a concurrent run's router (it never has one) in the middle of its run.
+ */
+function keeper(name: string): Deno.ChildProcess {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", name, "ip", "monitor", "link"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  return child;
 }
 
 async function killProcessesIn(name: string): Promise<void> {
@@ -91,15 +115,26 @@ async function killProcessesIn(name: string): Promise<void> {
   }
 }
 
-/** Namespaces of ours with no process left in them: leftovers of a run that was killed. */
+/**
+ * Namespaces of ours whose run is over: leftovers of a run that was killed. A run is over when
+ * its process (the pid in the name) is gone; whether a namespace has processes in it says nothing,
+ * since a live run's router namespace never has any, and one being set up has none yet (deleting
+ * those broke concurrent runs: another run's path stopped forwarding mid-measurement).
+ */
 async function removeStale(): Promise<void> {
   const list = await run(["ip", "netns", "list"]);
   for (const line of list.stdout.split("\n")) {
     const name = line.split(/\s+/)[0];
     if (!name?.startsWith(PREFIX)) continue;
     const pid = Number(name.split("-")[1]);
-    if (pid === Deno.pid) continue;
-    const pids = await run(["ip", "netns", "pids", name]);
-    if (pids.code === 0 && pids.stdout.trim() === "") await run(["ip", "netns", "del", name]);
+    if (pid === Deno.pid || await processExists(pid)) continue;
+    await killProcessesIn(name);
+    await run(["ip", "netns", "del", name]);
   }
+}
+
+/** `ip netns identify PID` reads /proc/PID/ns/net: it fails exactly when there is no such process. */
+async function processExists(pid: number): Promise<boolean> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  return (await run(["ip", "netns", "identify", String(pid)])).code === 0;
 }

@@ -2,13 +2,16 @@
  * The client role: opens connections, turns keep-alive on with the requested timings, reports what
  * the kernel says is in force, holds the connections idle and says how each one ended.
  */
-import { RuntimeError } from "../errors.ts";
+import { describeConnectError, RuntimeError } from "../errors.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
 import { HeldConnections } from "./held.ts";
 import { announceConnection, announceEnd } from "./connection_events.ts";
 import { formatEndpoint } from "../ip.ts";
 import { formatDuration } from "../duration.ts";
+
+/** What to do when nobody listens: the client is usually run against `tcpka server`. */
+const REFUSED_HINT = "; start the server first ('tcpka server')";
 import type { Reporter } from "../report/reporter.ts";
 
 export interface ClientConfig {
@@ -85,7 +88,7 @@ export async function runClient(
           time: now(),
           id,
           remote: target,
-          error: describeConnectError(err, target),
+          error: describeConnectError(err, target, REFUSED_HINT),
         });
       },
     );
@@ -107,7 +110,7 @@ export async function runClient(
   }
 
   if (failedToConnect === config.connections) {
-    throw new RuntimeError(describeConnectError(firstConnectError, target));
+    throw new RuntimeError(describeConnectError(firstConnectError, target, REFUSED_HINT));
   }
   const summary: TcpkaEvent = {
     type: "summary",
@@ -121,13 +124,4 @@ export async function runClient(
   const failed = failedToConnect > 0 ||
     Object.keys(ended).some((r) => FAILED_REASONS.has(r as EndReason));
   return failed ? 1 : 0;
-}
-
-function describeConnectError(err: unknown, target: string): string {
-  if (err instanceof Deno.errors.ConnectionRefused) {
-    return `nothing is listening on ${target}; start the server first ('tcpka server')`;
-  }
-  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
-  const message = err instanceof Error ? err.message : String(err);
-  return `cannot connect to ${target}: ${message}`;
 }

@@ -34,6 +34,8 @@ export interface TcpInfoLayout {
     lastAckRecvMs: Field;
     rttMicros: Field;
     totalRetrans: Field;
+    /** Segments received, bare ACKs and the peer's keep-alive probes included (tcpi_segs_in). */
+    segsIn: Field;
   };
   /** `tcpi_state` values (include/net/tcp_states.h), index = number. */
   states: readonly string[];
@@ -147,6 +149,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
         lastAckRecvMs: { offset: 56, bytes: 4 },
         rttMicros: { offset: 68, bytes: 4 },
         totalRetrans: { offset: 100, bytes: 4 },
+        segsIn: { offset: 140, bytes: 4 },
       },
       states: [
         "UNKNOWN",

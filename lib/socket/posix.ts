@@ -193,5 +193,6 @@ export function decodeTcpInfo(buf: Uint8Array, layout: TcpInfoLayout): TcpInfo {
     lastDataRecvMs: read(f.lastDataRecvMs),
     lastAckRecvMs: read(f.lastAckRecvMs),
     totalRetrans: read(f.totalRetrans),
+    segsIn: read(f.segsIn),
   };
 }

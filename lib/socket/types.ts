@@ -81,6 +81,8 @@ export interface TcpInfo {
   lastDataRecvMs: number;
   lastAckRecvMs: number;
   totalRetrans: number;
+  /** Segments received so far, anything the peer sent (its keep-alive probes too); 0 if unknown. */
+  segsIn: number;
 }
 
 /** A socket's two ends, read from the kernel (getsockname/getpeername). */
