@@ -6,6 +6,7 @@ import { describeConnectError, RuntimeError } from "../errors.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
 import { HeldConnections } from "./held.ts";
+import { ConnectWindow } from "./connect_window.ts";
 import { announceConnection, announceEnd } from "./connection_events.ts";
 import { formatEndpoint } from "../ip.ts";
 import { formatDuration } from "../duration.ts";
@@ -93,7 +94,9 @@ export async function runClient(
       },
     );
 
+  const opening = new ConnectWindow(config.connections, runOne);
   const ticker = setInterval(() => {
+    opening.tick();
     // Tenths of a second, so the line ticks evenly.
     const elapsed = formatDuration(Math.floor((performance.now() - startedAt) / 100) * 100);
     const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
@@ -101,7 +104,7 @@ export async function runClient(
     reporter.progress(`holding ${open} connection${open === 1 ? "" : "s"}: ${elapsed} / ${hold}`);
   }, 250);
   try {
-    await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
+    await opening.done;
     await held.idle();
     if (held.failure) throw held.failure;
   } finally {
