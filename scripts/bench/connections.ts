@@ -242,6 +242,8 @@ export const connectionsPart: Part = {
       notes: [
         "Go reference (scripts/bench/go): one goroutine per connection with a 1-byte read " +
         "pending, keep-alive set with setsockopt; the server echoes, as tcpka's does",
+        "Go and bare Deno start every connect at once; tcpka's client keeps at most 256 in " +
+        "flight (lib/roles/connect_window.ts), widening the window whenever connects hang",
       ],
     };
     for (const n of sizes) {
