@@ -11,7 +11,9 @@ import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
 import { discoverCommand } from "./discover.ts";
+import { inspectCommand } from "./inspect.ts";
 import { serverCommand } from "./server.ts";
+import { setCommand } from "./set.ts";
 import { watchCommand } from "./watch.ts";
 
 export const VERSION = denoJson.version;
@@ -23,6 +25,8 @@ const COMMANDS: Command[] = [
   captureCommand,
   watchCommand,
   discoverCommand,
+  inspectCommand,
+  setCommand,
 ];
 
 function toolHelp(): string {

@@ -109,6 +109,8 @@ Deno.test("the command files import only the library (and each other's flag pars
     "demo.ts",
     "watch.ts",
     "discover.ts",
+    "inspect.ts",
+    "set.ts",
   ];
   for (const file of commands) {
     for (const target of importsOf(file)) {

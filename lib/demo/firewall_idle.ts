@@ -94,7 +94,7 @@ export function validateFirewall(config: FirewallConfig): void {
   }
 }
 
-interface Outcome {
+export interface Outcome {
   name: string;
   keepalive: string;
   expectEcho: boolean;
@@ -102,16 +102,33 @@ interface Outcome {
   echoed: boolean;
 }
 
-export async function runFirewallIdleDemo(
-  client: ClientConfig,
+/** What a scenario behind the firewall gets to start its clients with. */
+export interface FirewallStage {
+  topology: Topology;
+  timeline: Timeline;
+  /** Every client's flags: reach the server, idle, send, give up after the user timeout. */
+  clientArgs: string[];
+}
+
+/**
+ * The frame every scenario behind the firewall shares: the firewall path, the captures on both
+ * sides of the router, the server; then `startClients` starts the clients, each is waited for
+ * until it ends, the firewall's drops are counted, and `judge` prints the verdict from how each
+ * client ended (in the order started) and says whether it passed. Every exit path stops every
+ * child and removes the namespaces.
+ */
+export async function runBehindFirewall(
+  scenario: string,
+  port: number,
   fw: FirewallConfig,
   evidence: EvidenceChoice,
   json: boolean,
   signal: AbortSignal,
+  startClients: (stage: FirewallStage) => Promise<EventProcess[]>,
+  judge: (timeline: Timeline, results: Settled[]) => boolean,
 ): Promise<number> {
-  requireRoot("demo --scenario firewall-idle");
+  requireRoot(`demo --scenario ${scenario}`);
   const timeline = new Timeline(json);
-  const port = client.port;
   const topology = await createFirewallPath("firewall-drop", fw.firewallTimeoutMs);
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
@@ -125,60 +142,31 @@ export async function runFirewallIdleDemo(
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
 
     children.push(await startServerIn(topology, "server", timeline, PATH_NET.server, port));
-
-    const common = clientArgs(PATH_NET.server, port);
-    const idle = [
-      "--send-after",
-      `${fw.idleForMs}ms`,
-      "--message",
-      fw.message,
-      "--user-timeout",
-      `${fw.userTimeoutMs}ms`,
-    ];
-    const { idleMs, intervalMs, count } = fw.keepalive;
-    const withKa = startRole(topology, "client", timeline, "ka", [
-      ...common,
-      ...idle,
-      "--idle",
-      `${idleMs}ms`,
-      "--interval",
-      `${intervalMs}ms`,
-      ...(count === undefined ? [] : ["--count", String(count)]),
-    ]);
-    const withoutKa = startRole(topology, "client", timeline, "no-ka", [
-      ...common,
-      ...idle,
-      "--no-keepalive",
-    ]);
-    children.push(withKa, withoutKa);
-    timeline.note(
-      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
-        `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +
-        `for the echo (each gives up after ${formatDuration(fw.userTimeoutMs)} of unacknowledged ` +
-        "data: TCP_USER_TIMEOUT)",
-    );
+    const clients = await startClients({
+      topology,
+      timeline,
+      clientArgs: [
+        ...clientArgs(PATH_NET.server, port),
+        "--send-after",
+        `${fw.idleForMs}ms`,
+        "--message",
+        fw.message,
+        "--user-timeout",
+        `${fw.userTimeoutMs}ms`,
+      ],
+    });
+    children.push(...clients);
 
     const echoWaitMs = fw.userTimeoutMs + ECHO_MARGIN_MS;
     const deadline = fw.idleForMs + echoWaitMs + 2000;
-    const results = await Promise.all([withKa, withoutKa].map((p) => settle(p, deadline, signal)));
+    const results = await Promise.all(clients.map((p) => settle(p, deadline, signal)));
     await new Promise((r) => setTimeout(r, 300));
     for (const c of captures) await c.stop();
     if (signal.aborted) return 130;
 
     const dropped = await droppedPackets(topology);
     timeline.note(`the firewall dropped ${dropped} packets of connections it had forgotten`);
-    const outcomes: Outcome[] = [
-      outcome(
-        "ka",
-        keepAliveText(fw),
-        longestGap(fw) < fw.firewallTimeoutMs,
-        results[0],
-        fw.userTimeoutMs,
-      ),
-      outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
-    ];
-    printVerdict(timeline, fw, outcomes);
-    return outcomes.every((o) => o.echoed === o.expectEcho) ? 0 : 1;
+    return judge(timeline, results) ? 0 : 1;
   } finally {
     signal.removeEventListener("abort", onAbort);
     for (const child of children) child.stop("SIGKILL");
@@ -186,6 +174,66 @@ export async function runFirewallIdleDemo(
     for (const c of captures) await c.stop().catch(() => {});
     await topology.remove();
   }
+}
+
+export function runFirewallIdleDemo(
+  client: ClientConfig,
+  fw: FirewallConfig,
+  evidence: EvidenceChoice,
+  json: boolean,
+  signal: AbortSignal,
+): Promise<number> {
+  return runBehindFirewall(
+    "firewall-idle",
+    client.port,
+    fw,
+    evidence,
+    json,
+    signal,
+    ({ topology, timeline, clientArgs }) => {
+      const { idleMs, intervalMs, count } = fw.keepalive;
+      const withKa = startRole(topology, "client", timeline, "ka", [
+        ...clientArgs,
+        "--idle",
+        `${idleMs}ms`,
+        "--interval",
+        `${intervalMs}ms`,
+        ...(count === undefined ? [] : ["--count", String(count)]),
+      ]);
+      const withoutKa = startRole(topology, "client", timeline, "no-ka", [
+        ...clientArgs,
+        "--no-keepalive",
+      ]);
+      timeline.note(
+        `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
+          `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +
+          `for the echo (each gives up after ${formatDuration(fw.userTimeoutMs)} of ` +
+          "unacknowledged data: TCP_USER_TIMEOUT)",
+      );
+      return Promise.resolve([withKa, withoutKa]);
+    },
+    (timeline, results) => {
+      const outcomes: Outcome[] = [
+        outcome(
+          "ka",
+          keepAliveText(fw),
+          longestGap(fw) < fw.firewallTimeoutMs,
+          results[0],
+          fw.userTimeoutMs,
+        ),
+        outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
+      ];
+      printVerdict(
+        timeline,
+        fw,
+        outcomes,
+        `Verdict: which idle connection survived a ${
+          formatDuration(fw.firewallTimeoutMs)
+        } firewall timeout?`,
+      );
+      return outcomes.every((o) => o.echoed === o.expectEcho);
+    },
+  );
 }
 
 async function startCaptures(
@@ -222,7 +270,7 @@ async function startCaptures(
   timeline.note("capturing on both sides of the router: fw-in (client side), fw-out (server side)");
 }
 
-interface Settled {
+export interface Settled {
   echo: EventOf<"echo"> | null;
   closed: EventOf<"closed"> | null;
   waitedMs: number;
@@ -238,7 +286,7 @@ async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal):
   return { echo, closed, waitedMs: performance.now() - started };
 }
 
-function outcome(
+export function outcome(
   name: string,
   keepalive: string,
   expectEcho: boolean,
@@ -259,11 +307,15 @@ function outcome(
   return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
 }
 
-function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[]): void {
+/** The verdict table: each connection's keep-alive, the idle, what was expected and what came. */
+export function printVerdict(
+  timeline: Timeline,
+  fw: FirewallConfig,
+  outcomes: Outcome[],
+  title: string,
+): void {
   timeline.table(
-    `Verdict: which idle connection survived a ${
-      formatDuration(fw.firewallTimeoutMs)
-    } firewall timeout?`,
+    title,
     ["connection", "keep-alive", "idle", "firewall timeout", "expected", "result"],
     outcomes.map((o) => ({
       cells: [

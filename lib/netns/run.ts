@@ -1,4 +1,5 @@
-/** Running system tools (ip, nft, sysctl) with one-line errors that name the command. */
+/** Running system tools (ip, nft, sysctl, ss) with one-line errors that name the command. */
+import { RuntimeError } from "../errors.ts";
 
 export interface RunResult {
   code: number;
@@ -6,18 +7,21 @@ export interface RunResult {
   stderr: string;
 }
 
-export async function run(argv: string[], input?: string): Promise<RunResult> {
-  let child: Deno.ChildProcess;
+/**
+ * Starts a system tool with stdout and stderr piped; a tool that is not installed is one line
+ * naming the Debian package that has it.
+ */
+export function spawnTool(argv: string[], stdin: "null" | "piped" = "null"): Deno.ChildProcess {
   try {
-    child = new Deno.Command(argv[0], {
+    return new Deno.Command(argv[0], {
       args: argv.slice(1),
-      stdin: input === undefined ? "null" : "piped",
+      stdin,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new Error(
+      throw new RuntimeError(
         `${argv[0]} is not installed (Debian/Ubuntu: apt-get install ${
           PACKAGE[argv[0]] ?? argv[0]
         })`,
@@ -25,6 +29,10 @@ export async function run(argv: string[], input?: string): Promise<RunResult> {
     }
     throw err;
   }
+}
+
+export async function run(argv: string[], input?: string): Promise<RunResult> {
+  const child = spawnTool(argv, input === undefined ? "null" : "piped");
   if (input !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(input));
@@ -40,6 +48,7 @@ const PACKAGE: Record<string, string> = {
   ss: "iproute2",
   nft: "nftables",
   sysctl: "procps",
+  nsenter: "util-linux",
 };
 
 /** Runs and throws `"<command>: <its stderr>"` on failure. */

@@ -113,6 +113,20 @@ export interface Readiness {
   poke(): void;
 }
 
+/**
+ * Another process's descriptors, copied into this one (Linux pidfd_open + pidfd_getfd, ≥ 5.6; root
+ * or CAP_SYS_PTRACE over the process). A copy shares the socket: options set on it are the
+ * socket's. Failures throw ProcessAccessError (process_access.ts).
+ */
+export interface ProcessDescriptors {
+  readonly pid: number;
+  /** A copy of the process's descriptor `fd`, owned by this process: closeHandle() it. */
+  copy(fd: number): number;
+  /** Throws when this process may not copy the target's descriptors ("denied"), copying none. */
+  checkAccess(): void;
+  close(): void;
+}
+
 export interface Sockets {
   readonly platform: PlatformTable;
   /** The OS handle behind a connection (remembered for handleOf), or null if it was not found. */
@@ -136,6 +150,19 @@ export interface Sockets {
   readTcpInfo(handle: number): TcpInfo;
   /** The socket's local and remote address; null when `handle` is not a socket. */
   addressesOf(handle: number): SocketAddresses | null;
+  /**
+   * True when `handle` is a TCP socket bound to `local` and connected to `remote` (null: connected
+   * to nothing, as a listener). Cheap enough to run on every one of 20,000 copied descriptors.
+   */
+  isConnection(
+    handle: number,
+    local: { hostname: string; port: number },
+    remote: { hostname: string; port: number } | null,
+  ): boolean;
+  /** A handle on another process's descriptors; throws ProcessAccessError ("unsupported" off Linux). */
+  openProcess(pid: number): ProcessDescriptors;
+  /** Closes a descriptor this process owns (a copy from openProcess), never anyone else's. */
+  closeHandle(handle: number): void;
   /**
    * A readiness wait of its own for `owner`'s sockets (epoll on Linux), or null where the caller
    * must keep a read pending on each connection instead (another OS).
