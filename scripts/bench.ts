@@ -8,6 +8,7 @@
  *   connections  N idle keep-alive connections: tcpka vs the lean Go reference and bare Deno
  *   keepalive    the cost of setting and reading back keep-alive, connection #1 vs #N
  *   capture      capture --read vs tcpdump -r on generated pcaps; memory per open connection
+ *   inspect      tcpka inspect vs ss -tnoiep with 10,000 and 20,000 sockets (root; inspect.ts)
  *
  * Memory is read from outside, /proc/PID/status of the children (VmRSS, VmHWM): the bench runs
  * with --allow-all, the tool under test with its own permission set (`deno run -P`).
@@ -25,8 +26,9 @@ import type { Bench, Options, Part } from "./bench/part.ts";
 import { connectionsPart } from "./bench/connections.ts";
 import { keepAlivePart } from "./bench/keepalive.ts";
 import { capturePart } from "./bench/capture.ts";
+import { inspectPart } from "./bench/inspect_part.ts";
 
-const PARTS: Part[] = [connectionsPart, keepAlivePart, capturePart];
+const PARTS: Part[] = [connectionsPart, keepAlivePart, capturePart, inspectPart];
 
 const log = (text: string) => console.error(`bench: ${text}`);
 
@@ -121,9 +123,9 @@ async function main(args: string[]): Promise<void> {
     }
     const version = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)))
       .version;
-    const goVersion = built.go ? (await built.go)?.version ?? "no Go" : "no Go run";
+    const goVersion = built.go ? (await built.go)?.version ?? "no Go toolchain" : "not run";
     printTable(
-      `tcpka ${version} (Deno ${Deno.version.deno}) vs ${goVersion}, bare Deno and tcpdump; ` +
+      `tcpka ${version} (Deno ${Deno.version.deno}); Go reference: ${goVersion}; ` +
         `${navigator.hardwareConcurrency} CPUs (${cpuModel()}), Linux ${Deno.osRelease()}, ` +
         `loopback; medians of ${options.runs} runs (captures: at least 3)`,
       rows,
