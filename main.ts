@@ -6,7 +6,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
 import { exitWithError } from "./lib/cli/exit.ts";
 import { UsageError } from "./lib/errors.ts";
-import { flushOutput } from "./lib/report/output.ts";
+import { flushOutput, stdoutReaderGone } from "./lib/report/output.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
@@ -82,7 +82,8 @@ if (import.meta.main) {
   try {
     const code = await main(Deno.args);
     flushOutput();
-    Deno.exit(code);
+    // The reader left (`| head`) and the command stopped for it: as for a broken pipe, not a failure.
+    Deno.exit(stdoutReaderGone() ? 0 : code);
   } catch (err) {
     exitWithError(err);
   }

@@ -1,4 +1,8 @@
-/** Ctrl-C and `kill` as one AbortSignal, so every role shuts down through the same path. */
+/**
+ * Ctrl-C, `kill` and the reader of stdout going away (`| head`) as one AbortSignal, so every role
+ * shuts down through the same path.
+ */
+import { onReaderGone } from "../report/output.ts";
 
 export interface Shutdown {
   signal: AbortSignal;
@@ -14,10 +18,12 @@ export function listenForShutdown(): Shutdown {
     : ["SIGINT", "SIGTERM"];
   const handler = () => controller.abort();
   for (const sig of signals) Deno.addSignalListener(sig, handler);
+  const stopWatchingStdout = onReaderGone(handler);
   return {
     signal: controller.signal,
     dispose: () => {
       for (const sig of signals) Deno.removeSignalListener(sig, handler);
+      stopWatchingStdout();
     },
   };
 }
