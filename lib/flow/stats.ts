@@ -35,62 +35,85 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
+// Slots of RunningSpread's one array: the running figures, then the sample.
+const COUNT = 0;
+const MIN = 1;
+const MAX = 2;
+const MEAN = 3;
+/** Sum of squared differences from the current mean (Welford). */
+const M2 = 4;
+/**
+ * xorshift32 state with a fixed seed: the same packets give the same summary on every run, so a
+ * live capture and a later --read of its file agree.
+ */
+const RNG = 5;
+/** The sample: grows to SAMPLE_SIZE values, then values replace random slots. */
+const SAMPLE = 6;
+
 export class RunningSpread {
-  count = 0;
-  #min = Infinity;
-  #max = -Infinity;
-  // -0 rather than 0 for these two: V8 gives a field the representation of its first value, and a
-  // small integer later turned fractional makes it reshape every instance made so far, mid-capture
-  // (measured: 0.1 s more to read 250,000 packets).
-  #mean = -0;
-  /** Sum of squared differences from the current mean (Welford). */
-  #m2 = -0;
-  /** Grows to SAMPLE_SIZE, then values replace random slots. */
-  #sample: number[] = [];
   /**
-   * xorshift32 state with a fixed seed: the same packets give the same summary on every run, so a
-   * live capture and a later --read of its file agree.
+   * Everything in one array of unboxed doubles (its literal holds non-integers, so V8 makes it a
+   * double array from the start), sized by hand: separate fields cost a heap number each (16
+   * bytes: they are doubles), and push() grows an array to 1.5 n + 16 slots, 0.2 KB for a
+   * prober's first probe. A new one has room for 4 values, grown by half when full, up to
+   * SAMPLE_SIZE. Slots past SAMPLE + min(count, SAMPLE_SIZE) are room, not values.
    */
-  #rng = 0x9e3779b9;
+  #f: number[] = [0, Infinity, -Infinity, -0, -0, 0x9e3779b9, -0, -0, -0, -0];
+
+  get count(): number {
+    return this.#f[COUNT];
+  }
 
   add(value: number): void {
-    const n = ++this.count;
-    if (value < this.#min) this.#min = value;
-    if (value > this.#max) this.#max = value;
-    const delta = value - this.#mean;
-    this.#mean += delta / n;
-    this.#m2 += delta * (value - this.#mean);
+    let f = this.#f;
+    const n = ++f[COUNT];
+    if (value < f[MIN]) f[MIN] = value;
+    if (value > f[MAX]) f[MAX] = value;
+    const delta = value - f[MEAN];
+    f[MEAN] += delta / n;
+    f[M2] += delta * (value - f[MEAN]);
     if (n <= SAMPLE_SIZE) {
-      this.#sample.push(value);
-      // A grown array keeps a third more room than it uses; a copy has none. (A Float64Array
-      // would be exact too, but its storage lies outside V8's heap and cost more RSS, measured.)
-      if (n === SAMPLE_SIZE) this.#sample = this.#sample.slice();
+      if (SAMPLE + n > f.length) f = this.#f = grown(f, Math.min(SAMPLE_SIZE, (n - 1) * 1.5));
+      f[SAMPLE + n - 1] = value;
       return;
     }
     // Algorithm R: the n-th value takes a random slot with probability SAMPLE_SIZE / n, which
     // leaves every value seen so far in the sample with that same probability.
-    let x = this.#rng;
+    let x = f[RNG];
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    this.#rng = x >>> 0;
-    const slot = Math.floor((this.#rng / 4294967296) * n);
-    if (slot < SAMPLE_SIZE) this.#sample[slot] = value;
+    f[RNG] = x >>> 0;
+    const slot = Math.floor((f[RNG] / 4294967296) * n);
+    if (slot < SAMPLE_SIZE) f[SAMPLE + slot] = value;
   }
 
   /** Null before the first value. */
   spread(): Spread | null {
-    if (this.count === 0) return null;
-    const sorted = Float64Array.from(this.#sample).sort();
+    const f = this.#f;
+    const count = f[COUNT];
+    if (count === 0) return null;
+    const sorted = Float64Array.from(f.slice(SAMPLE, SAMPLE + Math.min(count, SAMPLE_SIZE)))
+      .sort();
     return {
-      count: this.count,
-      minMs: this.#min,
-      maxMs: this.#max,
+      count,
+      minMs: f[MIN],
+      maxMs: f[MAX],
       medianMs: quantile(sorted, 0.5),
-      meanMs: this.#mean,
-      stdevMs: Math.sqrt(this.#m2 / this.count),
+      meanMs: f[MEAN],
+      stdevMs: Math.sqrt(f[M2] / count),
       p10Ms: quantile(sorted, 0.1),
       p90Ms: quantile(sorted, 0.9),
     };
   }
+}
+
+/**
+ * A copy of `f` with room for `room` sample values, exactly that long. (A Float64Array would be
+ * exact too, but its storage lies outside V8's heap and cost more RSS, measured.)
+ */
+function grown(f: number[], room: number): number[] {
+  const g = f.slice();
+  for (let i = f.length; i < SAMPLE + Math.ceil(room); i++) g.push(-0);
+  return g.slice();
 }
