@@ -126,8 +126,12 @@ export interface FlowTrackerOptions {
 export class FlowTracker {
   /** Without onEnded: every flow, index = id. With it: unused. */
   readonly #all: Flow[] = [];
-  /** With onEnded: the flows not yet handed over, by id (a Map keeps insertion, i.e. id, order). */
-  readonly #held = new Map<number, Flow>();
+  /**
+   * The flows reachable by their 4-tuple. With onEnded these are exactly the flows not yet handed
+   * over, in id order (a Map keeps insertion order; a flow leaves it only when forgotten, and a
+   * 4-tuple reused by a new SYN has its old flow forgotten first): no second map by id (measured
+   * 40-50 bytes per open connection).
+   */
   readonly #byKey = new Map<string, Flow>();
   readonly #keepProbes: boolean;
   readonly #onEnded: ((flow: Flow) => void) | null;
@@ -150,12 +154,12 @@ export class FlowTracker {
    * seen (index = flowId); with it, the ones not yet handed to onEnded (still open, or lingering).
    */
   get flows(): readonly Flow[] {
-    return this.#onEnded === null ? this.#all : [...this.#held.values()];
+    return this.#onEnded === null ? this.#all : [...this.#byKey.values()];
   }
 
   /** How many connections the tracker holds right now. */
   get heldCount(): number {
-    return this.#onEnded === null ? this.#all.length : this.#held.size;
+    return this.#onEnded === null ? this.#all.length : this.#byKey.size;
   }
 
   /** How many connections it has seen: the next flow id. */
@@ -379,7 +383,6 @@ export class FlowTracker {
       p,
     );
     if (this.#onEnded === null) this.#all.push(flow);
-    else this.#held.set(flow.id, flow);
     return flow;
   }
 
@@ -428,7 +431,6 @@ export class FlowTracker {
     if (flow.phase === "lingering") this.#lingerCount--;
     flow.phase = "gone";
     if (this.#byKey.get(flow.key) === flow) this.#byKey.delete(flow.key);
-    this.#held.delete(flow.id);
     this.#onEnded!(flow);
   }
 }
