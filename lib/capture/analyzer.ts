@@ -21,6 +21,12 @@ export interface AnalyzerOptions {
    * (tracker.flows[id], flow.probes) and finish() summarises them all.
    */
   onSummary?: (summary: FlowSummary) => void;
+  /**
+   * With onSummary: finish() hands the connections still held to it too, one at a time, and
+   * returns no summaries. A summary per open connection all at once, next to the connections
+   * themselves, was the peak of a long capture's memory (measured: 50,000 open, 330 MB peak RSS).
+   */
+  onSummaryAtEnd?: boolean;
 }
 
 export interface AnalysisResult {
@@ -44,6 +50,7 @@ export class CaptureAnalyzer {
   readonly tracker: FlowTracker;
   packets = 0;
   readonly #onSummary: ((summary: FlowSummary) => void) | null;
+  readonly #onSummaryAtEnd: boolean;
   /** Flows the tracker has let go of during the current packet, summarised right after it. */
   #ended: Flow[] = [];
 
@@ -54,6 +61,7 @@ export class CaptureAnalyzer {
     options: AnalyzerOptions = {},
   ) {
     this.#onSummary = options.onSummary ?? null;
+    this.#onSummaryAtEnd = this.#onSummary !== null && (options.onSummaryAtEnd ?? false);
     this.tracker = this.#onSummary === null
       ? new FlowTracker()
       : new FlowTracker({ keepProbes: false, onEnded: (flow) => this.#ended.push(flow) });
@@ -83,13 +91,19 @@ export class CaptureAnalyzer {
     }
     return {
       packets: this.packets,
-      summaries: summarizeFlows(this.tracker.flows),
+      summaries: this.#onSummaryAtEnd ? this.#summariseHeld() : summarizeFlows(this.tracker.flows),
       connections: this.tracker.seenCount,
       error,
       skipped: this.decoder.stats.skipped,
       unsupportedLinks: this.decoder.unsupportedLinks,
       warnings: { ...this.decoder.warnings },
     };
+  }
+
+  /** Hands each connection still held to onSummary; returns the (empty) rest. */
+  #summariseHeld(): FlowSummary[] {
+    for (const flow of this.tracker.flows) this.#onSummary!(summarizeFlow(flow));
+    return [];
   }
 
   #summariseEnded(): void {

@@ -110,6 +110,7 @@ export async function runCapture(
     onSummary: (s) => {
       if (include(s)) summary(s);
     },
+    onSummaryAtEnd: true,
   });
 
   let result: AnalysisResult;
