@@ -4,8 +4,13 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
-import { exitWithError, UsageError } from "./lib/cli/errors.ts";
-import { flushOutput } from "./lib/report/output.ts";
+import { reportError, UsageError } from "./lib/cli/errors.ts";
+import {
+  exitCodeFor,
+  exitProcess,
+  installShutdown,
+  stopRequested,
+} from "./lib/process/shutdown.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
@@ -72,11 +77,17 @@ function findCommand(name: string): Command {
 }
 
 if (import.meta.main) {
+  // First, so that a Ctrl-C or a closed pipe during start-up ends the run like any other.
+  installShutdown(reportError);
+  let code: number;
   try {
-    const code = await main(Deno.args);
-    flushOutput();
-    Deno.exit(code);
+    code = await main(Deno.args);
   } catch (err) {
-    exitWithError(err);
+    // After a stop request, what fails is the stop's doing (a child killed by the same Ctrl-C).
+    const cause = stopRequested();
+    code = cause ? exitCodeFor(cause) : reportError(err);
   }
+  // The reader of our output went away: it has what it wanted (documented: exit 0).
+  if (stopRequested() === "broken-pipe") code = 0;
+  await exitProcess(code);
 }

@@ -6,7 +6,7 @@ import type { Command } from "./lib/cli/command.ts";
 import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
 import { durationFlag, noPositionals, parseFlags, portFlag, stringFlag } from "./lib/cli/flags.ts";
 import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import type { EndReason } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { raiseBacklog } from "./lib/net/backlog.ts";
@@ -245,11 +245,8 @@ export const serverCommand: Command = {
   help: HELP,
   async run(args) {
     const config = parseServerArgs(args);
-    const shutdown = listenForShutdown();
-    try {
-      return await runServer(config, createReporter({ json: config.json }), shutdown.signal);
-    } finally {
-      shutdown.dispose();
-    }
+    return await withShutdown((signal) =>
+      runServer(config, createReporter({ json: config.json }), signal)
+    );
   },
 };

@@ -3,6 +3,7 @@
  * demo to run roles inside network namespaces, and by the tests to drive the CLI.
  */
 import type { TcpkaEvent } from "../events.ts";
+import { spawnChild } from "../process/shutdown.ts";
 
 export interface EventProcessOptions {
   cwd?: string;
@@ -18,14 +19,13 @@ export class EventProcess {
   readonly #waiters: { test: (e: TcpkaEvent) => boolean; resolve: (e: TcpkaEvent) => void }[] = [];
 
   constructor(argv: string[], options: EventProcessOptions = {}) {
-    this.child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    this.child = spawnChild(argv, {
       cwd: options.cwd,
       env: { NO_COLOR: "1", ...options.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
     const readOut = readLines(this.child.stdout, (line) => {
       let event: TcpkaEvent;
       try {

@@ -1,4 +1,5 @@
 /** Running system tools (ip, nft, sysctl) with one-line errors that name the command. */
+import { spawnChild } from "../process/shutdown.ts";
 
 export interface RunResult {
   code: number;
@@ -9,12 +10,11 @@ export interface RunResult {
 export async function run(argv: string[], input?: string): Promise<RunResult> {
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    child = spawnChild(argv, {
       stdin: input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new Error(

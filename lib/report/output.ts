@@ -10,10 +10,37 @@ const FLUSH_AT_CHARS = 1 << 16;
 let pending: string[] = [];
 let pendingChars = 0;
 let scheduled = false;
+/** The reader went away (`tcpka demo | head -3`): what is written from now on goes nowhere. */
+let stdoutClosed = false;
+const closedListeners: (() => void)[] = [];
+
+/** Calls `listener` once, when the reader of stdout goes away. */
+export function onStdoutClosed(listener: () => void): void {
+  closedListeners.push(listener);
+}
 
 function writeAllSync(bytes: Uint8Array): void {
+  if (stdoutClosed) return;
   let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  try {
+    while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+    stdoutClosed = true;
+    for (const listener of closedListeners.splice(0)) listener();
+  }
+}
+
+/**
+ * Writes `text` (with its newline) to stderr now. A closed stderr is not an error worth dying of:
+ * the message simply has no reader.
+ */
+export function writeError(text: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+  }
 }
 
 /** Queues one line (without its newline). */
