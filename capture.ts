@@ -21,7 +21,7 @@ import { startTcpdump } from "./lib/capture/tcpdump.ts";
 import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/capture/render.ts";
 import type { FlowSummary } from "./lib/flow/summary.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
-import { flushOutput, writeLine } from "./lib/report/output.ts";
+import { flushOutput, writeError, writeLine } from "./lib/report/output.ts";
 import type { LabeledPacket } from "./lib/flow/tracker.ts";
 
 export interface CaptureConfig {
@@ -53,8 +53,9 @@ Live capture needs tcpdump and root (sudo), or tcpdump with cap_net_raw,cap_net_
 
 Flags:
   --port N              capture 'tcp port N' (default ${DEFAULT_PORT})
-  --host HOST           the target host; a loopback host means the loopback interface
-                        (default 127.0.0.1)
+  --host HOST           only packets to or from HOST ('tcp port N and host HOST'); a
+                        loopback host also means the loopback interface (default: any host
+                        on lo)
   -i, --interface NAME  interface (default: lo on Linux, lo0 on macOS for a loopback host;
                         'any' otherwise)
   --filter EXPR         a tcpdump filter expression instead of 'tcp port N', passed as one
@@ -99,7 +100,7 @@ export function parseCaptureArgs(args: string[]): CaptureConfig {
   if (filter === "") throw new UsageError("capture: --filter must not be empty");
   const config: CaptureConfig = {
     iface: stringFlag(values, "interface") ?? defaultInterface(host),
-    filter: filter ?? `tcp port ${port}`,
+    filter: filter ?? defaultFilter(port, stringFlag(values, "host")),
     port,
     readPort: read !== null && values.port !== undefined ? port : null,
     raw: values.raw === true,
@@ -126,6 +127,11 @@ export function parseCaptureArgs(args: string[]): CaptureConfig {
   return config;
 }
 
+/** 'tcp port N', narrowed to the host when one was given (--host picks the interface too). */
+export function defaultFilter(port: number, host: string | undefined): string {
+  return host === undefined ? `tcp port ${port}` : `tcp port ${port} and host ${host}`;
+}
+
 export function defaultInterface(host: string, os: string = Deno.build.os): string {
   if (!isLoopback(host)) return "any";
   return os === "darwin" ? "lo0" : "lo";
@@ -146,7 +152,6 @@ class CaptureOutput {
    */
   #packets = new PacketFormatter(this.#style);
   #closedSinceNewFormatter = 0;
-  readonly #encoder = new TextEncoder();
 
   constructor(json: boolean, quiet: boolean) {
     this.#json = json;
@@ -170,9 +175,7 @@ class CaptureOutput {
       );
       this.flush();
     } else {
-      Deno.stderr.writeSync(
-        this.#encoder.encode(`capturing on ${iface}: ${filter} (Ctrl-C to stop)\n`),
-      );
+      writeError(`capturing on ${iface}: ${filter} (Ctrl-C to stop)\n`);
     }
   }
 
@@ -250,7 +253,7 @@ async function runRaw(config: CaptureConfig, signal: AbortSignal): Promise<numbe
     await tcpdump.child.status;
     // tcpdump's own stderr ("listening on …", packet counts) is part of its view.
     const text = tcpdump.stderr();
-    if (text) Deno.stderr.writeSync(new TextEncoder().encode(text));
+    if (text) writeError(text);
     return 0;
   } finally {
     clearTimeout(timer);
@@ -266,6 +269,21 @@ async function openRead(path: string): Promise<Deno.FsFile> {
       throw new RuntimeError(`cannot read ${path}: no such file`);
     }
     throw new RuntimeError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+async function openWrite(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { write: true, create: true, truncate: true });
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound
+      ? "no such directory"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : err instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : (err as Error).message;
+    throw new RuntimeError(`cannot write ${path}: ${why}`);
   }
 }
 
@@ -327,14 +345,19 @@ async function captureLive(
   out: CaptureOutput,
   signal: AbortSignal,
 ): Promise<AnalysisResult> {
-  const tcpdump = startTcpdump({
-    iface: config.iface,
-    filter: config.filter,
-    count: config.count ?? undefined,
-  });
-  const file = config.write
-    ? await Deno.open(config.write, { write: true, create: true, truncate: true })
-    : null;
+  // Before tcpdump starts: a file that cannot be written is the user's to fix, and nothing runs.
+  const file = config.write ? await openWrite(config.write) : null;
+  let tcpdump;
+  try {
+    tcpdump = startTcpdump({
+      iface: config.iface,
+      filter: config.filter,
+      count: config.count ?? undefined,
+    });
+  } catch (err) {
+    file?.close();
+    throw err;
+  }
   // Stopping tcpdump (rather than cancelling the stream) lets it flush what it has captured.
   const stop = () => tcpdump.stop();
   signal.addEventListener("abort", stop, { once: true });
@@ -345,7 +368,11 @@ async function captureLive(
       ? tcpdump.stdout.pipeThrough(
         new TransformStream({
           transform(chunk, controller) {
-            file.writeSync(chunk);
+            try {
+              file.writeSync(chunk);
+            } catch (err) {
+              throw new RuntimeError(`cannot write ${config.write}: ${(err as Error).message}`);
+            }
             controller.enqueue(chunk);
           },
         }),

@@ -102,7 +102,11 @@ export const demoCommand: Command = {
         case "dead-peer":
           return runDeadPeerDemo(client, client.json, makeCollector, signal);
         case "seed":
-          return runSeedDemo({ client, evidence, json: client.json }, makeCollector, signal);
+          return runSeedDemo(
+            { client, evidence, json: client.json, portExplicit: values.port !== undefined },
+            makeCollector,
+            signal,
+          );
       }
     });
   },

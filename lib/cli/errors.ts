@@ -31,6 +31,8 @@ export function isUserFacing(err: unknown): err is UserFacingError {
 export function reportError(err: unknown): number {
   // What was printed before the error belongs before it.
   flushOutput();
+  // The reader went away (`tcpka capture --raw | head`): it has what it wanted.
+  if (err instanceof Deno.errors.BrokenPipe) return 0;
   if (isUserFacing(err)) {
     writeError(`tcpka: ${err.message}\n`);
     return err.exitCode;
