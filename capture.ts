@@ -394,6 +394,7 @@ export const captureCommand: Command = {
   name: "capture",
   summary: "label every packet (probe, probe ACK, FIN, …) live with tcpdump, or from a pcap file",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseCaptureArgs(args);
     return await withShutdown((signal) => runCapture(config, signal));

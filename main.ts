@@ -64,7 +64,11 @@ export async function main(args: string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
-  return await command.run(rest);
+  const code = await command.run(rest);
+  const cause = stopRequested();
+  // A result cut short by a signal is not a result (see the exit-status table in the README).
+  if (cause && cause !== "broken-pipe" && !command.runsUntilStopped) return exitCodeFor(cause);
+  return code;
 }
 
 function findCommand(name: string): Command {

@@ -243,6 +243,7 @@ export const serverCommand: Command = {
   name: "server",
   summary: "accept connections, optionally with keep-alive, and log how each one ends",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseServerArgs(args);
     return await withShutdown((signal) =>

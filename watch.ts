@@ -3,12 +3,12 @@
  * from the kernel's socket table (`ss`). No root and no capture needed.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { RuntimeError } from "./lib/cli/errors.ts";
+import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
 import { durationFlag, noPositionals, parseFlags, portFlag } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 import { observeKeepAlive } from "./lib/observe/keepalive_observer.ts";
-import { createObservationPrinter } from "./lib/report/observations.ts";
+import { announceWatching, createObservationPrinter } from "./lib/report/observations.ts";
 
 export interface WatchConfig {
   port: number;
@@ -46,10 +46,19 @@ export function parseWatchArgs(args: string[]): WatchConfig {
   const { values } = parsed;
   return {
     port: portFlag("watch", values, DEFAULT_PORT),
-    pollMs: Math.max(10, durationFlag("watch", values, "poll") ?? 100),
+    pollMs: pollFlag(durationFlag("watch", values, "poll")),
     durationMs: durationFlag("watch", values, "duration") ?? 0,
     json: values.json === true,
   };
+}
+
+/** Below 10ms `ss` would run back to back, a core busy for nothing: refused, not rounded. */
+function pollFlag(ms: number | undefined): number {
+  if (ms === undefined) return 100;
+  if (ms < 10) {
+    throw new UsageError(`watch: --poll must be at least 10ms (ss runs once per poll)`);
+  }
+  return ms;
 }
 
 export async function runWatch(config: WatchConfig, signal: AbortSignal): Promise<number> {
@@ -62,6 +71,8 @@ export async function runWatch(config: WatchConfig, signal: AbortSignal): Promis
   signal.addEventListener("abort", () => stop.abort(), { once: true });
   const timer = config.durationMs > 0 ? setTimeout(() => stop.abort(), config.durationMs) : 0;
   const print = createObservationPrinter(config.json);
+  // At once, so that an empty screen means "nothing yet", not "is it working?".
+  announceWatching(config.json, config.port, config.pollMs);
   try {
     for await (
       const o of observeKeepAlive({ port: config.port, pollMs: config.pollMs, signal: stop.signal })
@@ -80,6 +91,7 @@ export const watchCommand: Command = {
   name: "watch",
   summary: "show keep-alive timers and probes on a port from the kernel's tables (no root)",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseWatchArgs(args);
     return await withShutdown((signal) => runWatch(config, signal));

@@ -5,7 +5,7 @@
  */
 import { mustRun, run } from "./run.ts";
 import { RuntimeError } from "../cli/errors.ts";
-import { onCleanup } from "../process/shutdown.ts";
+import { onCleanup, shutdownSignal } from "../process/shutdown.ts";
 
 /**
  * Namespaces, veth links and nftables need Linux and root. Missing privilege is the world saying no,
@@ -42,7 +42,10 @@ export class Topology {
 
   /** Runs one creation step unless removal has begun (then creation stops). */
   async #add(argv: string[]): Promise<void> {
-    if (this.#removal) throw new RuntimeError("stopped while creating the network namespaces");
+    // Once the run is asked to stop, nothing new is made (the exit may already be cleaning up).
+    if (this.#removal || shutdownSignal.aborted) {
+      throw new RuntimeError("stopped while creating the network namespaces");
+    }
     this.#step = mustRun(argv);
     await this.#step;
   }

@@ -156,15 +156,19 @@ export function exitProcess(code: number): Promise<never> {
       flushOutput();
     } catch { /* the reader is gone: nothing more can be said */ }
     for (const child of children) kill(child, "SIGTERM");
-    const undo = [...cleanups].reverse();
-    cleanups.clear();
     await within(
       CLEANUP_MS,
       (async () => {
-        for (const cleanup of undo) {
-          try {
-            await cleanup();
-          } catch { /* best effort: the others must still run */ }
+        // Until none is left: work that was under way when the exit began may register more.
+        while (cleanups.size > 0) {
+          const undo = [...cleanups].reverse();
+          cleanups.clear();
+          for (const cleanup of undo) {
+            try {
+              await cleanup();
+            } catch { /* best effort: the others must still run */ }
+          }
+          await new Promise((r) => setTimeout(r, 0));
         }
       })(),
     );

@@ -44,6 +44,16 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
   }
 }
 
+/** The first line of `watch`: what is watched, how, and how to stop. */
+export function announceWatching(json: boolean, port: number, pollMs: number): void {
+  writeLine(
+    json
+      ? JSON.stringify({ type: "watching", time: Date.now(), port, pollMs })
+      : `watching TCP connections with port ${port} on either end (ss every ${pollMs}ms); ` +
+        "Ctrl-C to stop",
+  );
+}
+
 export function createObservationPrinter(json: boolean): (o: Observation) => void {
   const style = makeStyler(!json && stdoutWantsColor());
   return (o) => {
