@@ -21,7 +21,12 @@ import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.
 import { platformFor } from "./lib/keepalive/constants.ts";
 import { validateRequest } from "./lib/keepalive/settings.ts";
 import { holdSession } from "./lib/net/session.ts";
-import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
+import { type ConnectFailure, connectWithin } from "./lib/net/connect.ts";
+import {
+  announceConnection,
+  announceEnd,
+  refuseUnappliedTimings,
+} from "./lib/net/connection_events.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { formatDuration } from "./lib/duration.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
@@ -36,12 +41,17 @@ export interface ClientConfig {
   /** Idle this long, then send `message` and wait for the echo (null = never send). */
   sendAfterMs: number | null;
   message: string;
+  /** Give up on a connect that gets no answer within this long. */
+  connectTimeoutMs: number;
+  /** Keep-alive on with the system's timings, accepted knowingly (no FFI needed). */
+  systemTimings: boolean;
   json: boolean;
 }
 
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 const DEFAULT_PERIOD_MS = 2000;
 const DEFAULT_HOLD_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 const HELP = `Usage: tcpka client [flags]
 
@@ -57,7 +67,11 @@ Flags:
   --connections N       connections to open at once (default 1)
   --send-after DURATION after idling this long, send --message and wait for the server's echo;
                         the connection then ends "echoed", or with the error the kernel reports
-  --message TEXT        what --send-after sends (default "ping")
+  --message TEXT        what --send-after sends (default "ping"); a reply that differs from it
+                        ends the connection "unexpected reply" (shown, exit 1)
+  --connect-timeout D   give up on a connect that gets no answer within D (default 10s)
+  --system-timings      keep-alive on with the system's own timings (for a run without FFI,
+                        where the requested ones cannot be set)
   --user-timeout D      give up when sent data stays unacknowledged for D (TCP_USER_TIMEOUT,
                         Linux); with keep-alive on, Linux also uses it for a silent peer
   --json                one JSON event per line instead of text
@@ -73,7 +87,8 @@ Examples:
   tcpka client --no-keepalive --hold 1m      # watch an idle connection get no probes at all
 
 Exit status: 0 all connections ended as expected, 1 a connection failed (refused, reset, timed
-out), 2 bad usage.`;
+out, unexpected reply) or the keep-alive timings could not be applied, 2 bad usage, 130/143
+stopped by Ctrl-C/SIGTERM.`;
 
 export const CLIENT_FLAGS: FlagSpecs = {
   host: { type: "string" },
@@ -83,6 +98,8 @@ export const CLIENT_FLAGS: FlagSpecs = {
   "send-after": { type: "string" },
   "user-timeout": { type: "string" },
   message: { type: "string" },
+  "connect-timeout": { type: "string" },
+  "system-timings": { type: "boolean" },
   json: { type: "boolean" },
   ...KEEPALIVE_FLAGS,
 };
@@ -99,10 +116,11 @@ export function clientConfigFrom(command: string, values: FlagValues, minPort = 
   if (host === "") throw new UsageError(`${command}: --host must not be empty`);
   const message = stringFlag(values, "message") ?? "ping";
   if (message === "") throw new UsageError(`${command}: --message must not be empty`);
-  return {
+  const systemTimings = values["system-timings"] === true;
+  const config: ClientConfig = {
     host,
     port: portFlag(command, values, DEFAULT_PORT, minPort),
-    keepalive: withUserTimeout(
+    keepalive: systemTimings ? { enabled: true } : withUserTimeout(
       command,
       keepAliveFromFlags(command, values, DEFAULT_PERIOD_MS),
       durationFlag(command, values, "user-timeout"),
@@ -111,8 +129,37 @@ export function clientConfigFrom(command: string, values: FlagValues, minPort = 
     connections: integerFlag(command, values, "connections", 1, 100_000) ?? 1,
     sendAfterMs: durationFlag(command, values, "send-after") ?? null,
     message,
+    connectTimeoutMs: durationFlag(command, values, "connect-timeout") ??
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    systemTimings,
     json: values.json === true,
   };
+  refusePointless(command, values, config);
+  return config;
+}
+
+/** Combinations that cannot do anything: one line each rather than a run that silently doesn't. */
+function refusePointless(command: string, values: FlagValues, config: ClientConfig): void {
+  const refuse = (why: string) => {
+    throw new UsageError(`${command}: ${why}`);
+  };
+  const { holdMs, sendAfterMs } = config;
+  if (sendAfterMs !== null && holdMs > 0 && sendAfterMs >= holdMs) {
+    refuse(
+      `--send-after ${formatDuration(sendAfterMs)} never comes: --hold ${
+        formatDuration(holdMs)
+      } closes the connection first (use a longer --hold, or --hold 0)`,
+    );
+  }
+  if (values.message !== undefined && sendAfterMs === null) {
+    refuse("--message is sent only with --send-after; add --send-after D");
+  }
+  if (config.connectTimeoutMs === 0) refuse("--connect-timeout must be longer than 0");
+  if (config.systemTimings) {
+    const timing = ["period", "idle", "interval", "count", "no-keepalive", "user-timeout"]
+      .find((f) => values[f] !== undefined);
+    if (timing) refuse(`--system-timings keeps the system's timings; it cannot take --${timing}`);
+  }
 }
 
 function withUserTimeout(
@@ -135,6 +182,7 @@ export async function runClient(
   signal?: AbortSignal,
 ): Promise<number> {
   const controller = await KeepAliveController.create();
+  refuseUnappliedTimings(controller, config.keepalive, "--system-timings");
   const target = formatEndpoint(config.host, config.port);
   const now = Date.now;
   reporter.emit({
@@ -167,6 +215,15 @@ export async function runClient(
         }),
       onEcho: (rttMs: number) =>
         reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+      onUnexpectedReply: (reply: Uint8Array, rttMs: number) =>
+        reporter.emit({
+          type: "unexpected-reply",
+          time: now(),
+          id,
+          bytes: reply.length,
+          rttMs,
+          text: new TextDecoder().decode(reply),
+        }),
     };
 
   const hold = (conn: Deno.TcpConn, id: number): Promise<void> => {
@@ -189,18 +246,36 @@ export async function runClient(
 
   // Continuations rather than an async function per connection: a suspended async function keeps a
   // generator alive for the connection's whole life.
+  let fdLimitReported = false;
   const runOne = (id: number): Promise<void> =>
-    Deno.connect({ hostname: config.host, port: config.port }).then(
+    connectWithin(config.host, config.port, config.connectTimeoutMs, signal).then(
       (conn) => hold(conn, id),
-      (err) => {
+      (err: ConnectFailure) => {
+        if (err.kind === "reset-after-handshake") {
+          // Established, then reset: a connection that ended, not one that failed to open.
+          ended["peer-reset"] = (ended["peer-reset"] ?? 0) + 1;
+          announceEnd(
+            reporter,
+            id,
+            { reason: "peer-reset", error: err.message },
+            performance.now(),
+          );
+          return;
+        }
         failedToConnect++;
         firstConnectError ??= err;
+        if (err.kind === "stopped") return;
+        // Thousands of connections can hit the limit: said once, counted in the summary.
+        if (err.kind === "fd-limit") {
+          if (fdLimitReported) return;
+          fdLimitReported = true;
+        }
         reporter.emit({
           type: "connect-failed",
           time: now(),
           id,
           remote: target,
-          error: describeConnectError(err, target),
+          error: err.message,
         });
       },
     );
@@ -221,8 +296,8 @@ export async function runClient(
     reporter.progress(null);
   }
 
-  if (failedToConnect === config.connections) {
-    throw new RuntimeError(describeConnectError(firstConnectError, target));
+  if (failedToConnect === config.connections && !signal?.aborted) {
+    throw new RuntimeError((firstConnectError as Error).message);
   }
   const summary: TcpkaEvent = {
     type: "summary",
@@ -236,15 +311,6 @@ export async function runClient(
   const failed = failedToConnect > 0 ||
     Object.keys(ended).some((r) => FAILED_REASONS.has(r as EndReason));
   return failed ? 1 : 0;
-}
-
-function describeConnectError(err: unknown, target: string): string {
-  if (err instanceof Deno.errors.ConnectionRefused) {
-    return `nothing is listening on ${target}; start the server first ('tcpka server')`;
-  }
-  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
-  const message = err instanceof Error ? err.message : String(err);
-  return `cannot connect to ${target}: ${message}`;
 }
 
 export const clientCommand: Command = {

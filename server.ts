@@ -11,7 +11,12 @@ import type { EndReason } from "./lib/events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
 import { raiseBacklog } from "./lib/net/backlog.ts";
 import { holdSession } from "./lib/net/session.ts";
-import { announceConnection, announceEnd } from "./lib/net/connection_events.ts";
+import {
+  announceConnection,
+  announceEnd,
+  refuseUnappliedTimings,
+} from "./lib/net/connection_events.ts";
+import { AcceptFailures } from "./lib/net/accept_failures.ts";
 import { formatEndpoint } from "./lib/net/ip.ts";
 import { createReporter, type Reporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
@@ -73,7 +78,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
   const host = stringFlag(values, "host") ?? "127.0.0.1";
   if (host === "") throw new UsageError("server: --host must not be empty");
   const keepalive = keepAliveFromFlags("server", values, null);
-  return {
+  const config: ServerConfig = {
     host,
     port: portFlag("server", values, DEFAULT_PORT, 0),
     keepalive: keepalive.enabled ? keepalive : null,
@@ -81,6 +86,12 @@ export function parseServerArgs(args: string[]): ServerConfig {
     reset: values.reset === true,
     json: values.json === true,
   };
+  if (config.reset && config.holdMs === 0) {
+    throw new UsageError(
+      "server: --reset ends connections when --hold expires; with --hold 0 it never does",
+    );
+  }
+  return config;
 }
 
 export function listenOrExplain(hostname: string, port: number): Deno.TcpListener {
@@ -110,6 +121,7 @@ export async function runServer(
   signal: AbortSignal,
 ): Promise<number> {
   const controller = await KeepAliveController.create();
+  if (config.keepalive) refuseUnappliedTimings(controller, config.keepalive, "--no-keepalive");
   const listener = listenOrExplain(config.host, config.port);
   // Before announcing the port, so a client that waits for it finds the deeper queue.
   const backlog = raiseBacklog(controller, listener);
@@ -131,6 +143,7 @@ export async function runServer(
   }
 
   const ended: Partial<Record<EndReason, number>> = {};
+  const acceptFailures = new AcceptFailures(reporter);
   let accepted = 0;
   // Connections still open, counted rather than kept as a set of session promises: with 10,000
   // idle connections every object held per connection shows in the server's memory.
@@ -203,13 +216,10 @@ export async function runServer(
         conn = await listener.accept();
       } catch (err) {
         if (signal.aborted || err instanceof Deno.errors.BadResource) break;
-        // Per-connection accept failures (e.g. EMFILE) must not take the server down.
-        reporter.emit({
-          type: "warning",
-          time: now(),
-          message: `accept failed: ${(err as Error).message}`,
-        });
-        await new Promise((r) => setTimeout(r, 100));
+        // Per-connection accept failures must not take the server down; only running out of
+        // descriptors is worth pausing for (see accept_failures.ts).
+        const pauseMs = acceptFailures.record(err);
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         continue;
       }
       accepted++;
@@ -234,6 +244,7 @@ export async function runServer(
     role: "server",
     connections: accepted,
     failedToConnect: 0,
+    resetBeforeAccept: acceptFailures.resetBeforeAccept,
     ended,
   });
   return 0;

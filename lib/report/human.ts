@@ -1,5 +1,5 @@
 /** The human view of the event stream: one timestamped line per event. */
-import type { EndReason, EventOf, TcpkaEvent } from "../events.ts";
+import { type EndReason, type EventOf, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport, KeepAliveValues } from "../keepalive/mod.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatDuration } from "../duration.ts";
@@ -13,6 +13,7 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   "timed-out": "timed out: the peer stopped answering (ETIMEDOUT)",
   "shutdown": "closed on shutdown",
   "echoed": "closed by us after the echo came back",
+  "unexpected-reply": "closed by us after a reply that was not the echo",
   "error": "failed",
 };
 
@@ -69,6 +70,15 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
           }ms)`,
         ),
       ];
+    case "unexpected-reply":
+      return [
+        style(
+          "red",
+          `#${event.id} unexpected reply (${event.bytes} bytes, round trip ${
+            event.rttMs.toFixed(1)
+          }ms): ${JSON.stringify(event.text)}`,
+        ),
+      ];
     case "warning":
       return [style("yellow", `warning: ${event.message}`)];
     case "data":
@@ -79,8 +89,7 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
       const text = `#${event.id} ${END_REASON_TEXT[event.reason]}${
         event.error && event.reason === "error" ? `: ${event.error}` : ""
       } (open ${formatSeconds(event.durationMs)})`;
-      const failed = event.reason === "peer-reset" || event.reason === "timed-out" ||
-        event.reason === "error";
+      const failed = FAILED_REASONS.has(event.reason);
       return [failed ? style("red", text) : text];
     }
     case "summary":
@@ -139,9 +148,10 @@ function formatSummary(event: EventOf<"summary">, style: Styler): string {
     ? style("red", `, ${event.failedToConnect} failed to connect`)
     : "";
   const noun = event.role === "server" ? "accepted" : "opened";
+  const reset = event.resetBeforeAccept ? `, ${event.resetBeforeAccept} reset before accept` : "";
   return style("bold", "summary: ") +
     `${event.connections} connection${event.connections === 1 ? "" : "s"} ${noun}${failed}` +
-    (ended ? `; ended: ${ended}` : "");
+    reset + (ended ? `; ended: ${ended}` : "");
 }
 
 export function formatSeconds(ms: number): string {
