@@ -116,17 +116,27 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: `demo --scenario dead-peer without root: one line, exit 2${
-    root ? "" : " (skipped: needs root to switch to a plain user)"
-  }`,
-  ignore: !root || !which("runuser"),
-  async fn() {
-    const r = await runCliAsNobody(["demo", "--scenario", "dead-peer"]);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr.trim(), /^tcpka: .*needs root.*sudo$/);
-  },
-});
+// One exit code for missing privilege everywhere (1, like every refusal by the world).
+for (
+  const args of [
+    ["demo", "--scenario", "dead-peer"],
+    ["demo", "--scenario", "firewall-idle"],
+    ["capture", "--duration", "1s"],
+  ]
+) {
+  Deno.test({
+    name: `${args.join(" ")} without root: one line, exit 1${
+      root ? "" : " (skipped: needs root to switch to a plain user)"
+    }`,
+    ignore: !root || !which("runuser"),
+    async fn() {
+      const r = await runCliAsNobody(args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr.trim(), /^tcpka: .*(needs root|sudo)/);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    },
+  });
+}
 
 Deno.test({
   name: `demo as a plain user (no capture possible) passes from the kernel's table${
