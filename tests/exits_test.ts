@@ -355,3 +355,34 @@ Deno.test({
     assert.deepEqual(left, []);
   },
 });
+
+Deno.test({
+  name: `stale namespaces: only those whose owner pid is gone are removed${
+    root ? "" : " (skipped: needs root)"
+  }`,
+  ignore: !root,
+  async fn() {
+    const { removeStale } = await import("../lib/netns/topology.ts");
+    // An owner that is alive but has started nothing in its namespace yet (a concurrent run
+    // between creating its namespaces and starting its processes), and one that has died.
+    const alive = new Deno.Command("sleep", { args: ["60"] }).spawn();
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    const keep = `tcpka-${alive.pid}-stale-test`;
+    const drop = `tcpka-${dead.pid}-stale-test`;
+    const ip = (...args: string[]) => new Deno.Command("ip", { args }).output();
+    try {
+      await ip("netns", "add", keep);
+      await ip("netns", "add", drop);
+      await removeStale();
+      const left = await listOurNamespaces();
+      assert.ok(left.includes(keep), "a live owner's empty namespace was removed");
+      assert.ok(!left.includes(drop), "a dead owner's namespace was kept");
+    } finally {
+      alive.kill("SIGKILL");
+      await alive.status;
+      await ip("netns", "del", keep);
+      await ip("netns", "del", drop);
+    }
+  },
+});
