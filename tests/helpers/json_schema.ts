@@ -281,7 +281,9 @@ export function validate(value: unknown, schema: Schema, path = "$"): string[] {
       case "null":
         return value === null ? [] : [`${path}: expected null, got ${typeOf(value)}`];
       default:
-        return typeof value === schema ? [] : [`${path}: expected ${schema}, got ${typeOf(value)}`];
+        return typeOf(value) === schema
+          ? []
+          : [`${path}: expected ${schema}, got ${typeOf(value)}`];
     }
   }
   if ("enum" in schema) {
