@@ -1,0 +1,98 @@
+/**
+ * The JSON view of tcpka's events: one schema for every command (docs/json.md, version 1). The
+ * human view wants endpoints as text and a connection as "a → b"; programs want objects and
+ * numbers. Everything written with --json passes through `jsonLine`, which turns the one into the
+ * other, so no command can drift from the documented shape.
+ */
+
+/** docs/json.md's schema version; bumped when a field is removed or changes meaning. */
+export const JSON_SCHEMA_VERSION = 1;
+
+export interface JsonEndpoint {
+  address: string;
+  port: number;
+}
+
+let versionWritten = false;
+
+/** Parses "1.2.3.4:80" or "[::1]:80" (formatEndpoint's text) into an endpoint object. */
+export function endpointOf(text: string): JsonEndpoint {
+  const at = text.lastIndexOf(":");
+  const address = text.slice(0, at).replace(/^\[|\]$/g, "");
+  return { address, port: Number(text.slice(at + 1)) };
+}
+
+function endpointFrom(value: unknown): unknown {
+  if (typeof value === "string") return endpointOf(value);
+  if (value && typeof value === "object" && "addr" in value) {
+    const { addr, port } = value as { addr: string; port: number };
+    return { address: addr, port };
+  }
+  return value;
+}
+
+/** Observation types whose name says something else elsewhere (`data` is a role's bytes). */
+const RENAMED: Record<string, string> = { data: "activity" };
+
+/** The event's fields in the schema's shape (without type, time, version and source). */
+function fields(event: Record<string, unknown>): [string, Record<string, unknown>] {
+  const { type, time: _time, ...rest } = event;
+  switch (type) {
+    case "listening": {
+      const { address, port: _port, ...more } = rest;
+      return [type, { local: endpointFrom(address), ...more }];
+    }
+    case "connecting": {
+      const { address, ...more } = rest;
+      return [type, { remote: endpointFrom(address), ...more }];
+    }
+    case "connected":
+      return [type, {
+        ...rest,
+        local: endpointFrom(rest.local),
+        remote: endpointFrom(rest.remote),
+      }];
+    case "connect-failed":
+      return [type, { ...rest, remote: endpointFrom(rest.remote) }];
+    case "packet":
+      return [type, { ...rest, src: endpointFrom(rest.src), dst: endpointFrom(rest.dst) }];
+    case "connection-summary": {
+      const { flowId: _flowId, startMicros, endMicros, client, server, flow, ...more } = rest;
+      return [type, {
+        flow,
+        ...more,
+        client: endpointFrom(client),
+        server: endpointFrom(server),
+        startTime: (startMicros as number) / 1000,
+        endTime: (endMicros as number) / 1000,
+      }];
+    }
+  }
+  // Kernel-table observations: a connection as text "local → remote".
+  if (typeof rest.conn === "string") {
+    const { conn, ...more } = rest;
+    const [local, remote] = (conn as string).split(" → ");
+    return [RENAMED[type as string] ?? type as string, {
+      local: endpointOf(local),
+      remote: endpointOf(remote),
+      ...more,
+    }];
+  }
+  return [type as string, rest];
+}
+
+/**
+ * One NDJSON line for `event` in the documented shape: `type` and `time` first, `version` on the
+ * first line the process writes, `source` where several sources share one stream (the demo).
+ */
+export function jsonLine(event: object, source?: string): string {
+  const e = event as Record<string, unknown>;
+  const [type, rest] = fields(e);
+  const head: Record<string, unknown> = { type, time: e.time };
+  if (!versionWritten) {
+    versionWritten = true;
+    head.version = JSON_SCHEMA_VERSION;
+  }
+  if (source !== undefined) head.source = source;
+  return JSON.stringify({ ...head, ...rest });
+}
