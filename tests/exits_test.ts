@@ -386,3 +386,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: `ending: capture --write onto a full disk: one line, exit 1, tcpdump stopped${
+    root && which("tcpdump") ? "" : " (skipped: needs root and tcpdump)"
+  }`,
+  ignore: !root || !which("tcpdump"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "tcpka-full-" });
+    const mount = (args: string[]) => new Deno.Command(args[0], { args: args.slice(1) }).output();
+    assert.ok((await mount(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", dir])).success);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    const orphansBefore = await orphanTcpdumps();
+    try {
+      const capture = new Deno.Command(Deno.execPath(), {
+        args: cliArgs(["capture", "--port", String(port), "--write", `${dir}/x.pcap`]),
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const stderr = capture.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("capturing on")) {
+        const { value, done } = await stderr.read();
+        if (done) break;
+        text += value;
+      }
+      // Traffic until the 16 KB are full: each connection is a handful of packets.
+      const done = capture.status;
+      let finished = false;
+      done.then(() => finished = true);
+      for (let i = 0; i < 2000 && !finished; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const accepted = await listener.accept();
+        await conn.write(new Uint8Array(200));
+        conn.close();
+        accepted.close();
+        if (i % 20 === 0) await new Promise((r) => setTimeout(r, 10));
+      }
+      const status = await done;
+      while (true) {
+        const { value, done } = await stderr.read();
+        if (done) break;
+        text += value;
+      }
+      assert.equal(status.code, 1, text);
+      const lines = text.trim().split("\n");
+      assert.match(lines.at(-1)!, /^tcpka: cannot write .*x\.pcap: No space left on device/);
+      assert.doesNotMatch(text, /please report|Uncaught/);
+      await new Promise((r) => setTimeout(r, 200));
+      const left = [...await orphanTcpdumps()].filter((p) => !orphansBefore.has(p));
+      assert.deepEqual(left, [], "tcpdump left running");
+    } finally {
+      listener.close();
+      await mount(["umount", dir]);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
