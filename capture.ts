@@ -22,6 +22,7 @@ import { formatSummary, PacketFormatter, packetJson, summaryJson } from "./lib/c
 import type { FlowSummary } from "./lib/flow/summary.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 import { flushOutput, writeError, writeLine } from "./lib/report/output.ts";
+import { jsonLine } from "./lib/report/json_view.ts";
 import type { LabeledPacket } from "./lib/flow/tracker.ts";
 
 export interface CaptureConfig {
@@ -171,7 +172,7 @@ class CaptureOutput {
   capturing(iface: string, filter: string) {
     if (this.#json) {
       this.#write(
-        JSON.stringify({ type: "capturing", time: Date.now(), interface: iface, filter }),
+        jsonLine({ type: "capturing", time: Date.now(), interface: iface, filter }),
       );
       this.flush();
     } else {
@@ -187,7 +188,7 @@ class CaptureOutput {
   packet(lp: LabeledPacket) {
     if (this.#quiet) return;
     if (this.#json) {
-      this.#write(JSON.stringify(packetJson(lp)));
+      this.#write(jsonLine(packetJson(lp)));
       return;
     }
     if (this.#inSummaries) {
@@ -209,7 +210,7 @@ class CaptureOutput {
       this.#closedSinceNewFormatter = 0;
     }
     if (this.#json) {
-      this.#write(JSON.stringify(summaryJson(s)));
+      this.#write(jsonLine(summaryJson(s)));
       return;
     }
     if (!this.#inSummaries) {
@@ -222,8 +223,9 @@ class CaptureOutput {
   end(result: AnalysisResult, include: (s: FlowSummary) => boolean) {
     for (const s of result.summaries) if (include(s)) this.summary(s);
     if (this.#json) {
-      this.#write(JSON.stringify({
+      this.#write(jsonLine({
         type: "end",
+        time: Date.now(),
         packets: result.packets,
         skipped: result.skipped,
         connections: this.#summaries,

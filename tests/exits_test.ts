@@ -5,7 +5,6 @@
  */
 import assert from "assert";
 import { cliArgs, ROOT, which } from "./helpers/cli.ts";
-import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
 
 const linux = Deno.build.os === "linux";
 const root = linux && Deno.uid() === 0;
@@ -40,6 +39,8 @@ interface Outcome {
   exitMs: number;
   /** Processes that descended from the run and are still alive. */
   survivors: string[];
+  /** Namespaces of the run still present. */
+  namespaces: string[];
 }
 
 async function ps(): Promise<{ pid: number; ppid: number; cmd: string }[]> {
@@ -48,6 +49,16 @@ async function ps(): Promise<{ pid: number; ppid: number; cmd: string }[]> {
     const [pid, ppid, ...cmd] = l.trim().split(/\s+/);
     return { pid: Number(pid), ppid: Number(ppid), cmd: cmd.join(" ") };
   });
+}
+
+/**
+ * The namespaces a tcpka process made (tcpka-<pid>-<role>) that exist now: only the run under
+ * test, since other runs on the machine may have their own.
+ */
+async function namespacesOf(pid: number): Promise<string[]> {
+  const out = await new Deno.Command("ip", { args: ["netns", "list"], stderr: "null" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.split(/\s+/)[0])
+    .filter((n) => n?.startsWith(`tcpka-${pid}-`));
 }
 
 /** Every process below `pid` right now. */
@@ -123,7 +134,8 @@ async function run(c: Case, port: number): Promise<Outcome> {
   const survivors = [...seen].filter(([pid]) => alive.has(pid)).map(([pid, cmd]) =>
     `${pid} ${cmd}`
   );
-  return { code: status.code, stdout, stderr, exitMs, survivors };
+  const namespaces = linux ? await namespacesOf(child.pid) : [];
+  return { code: status.code, stdout, stderr, exitMs, survivors, namespaces };
 }
 
 function assertStderr(stderr: string, pattern: RegExp | undefined) {
@@ -320,7 +332,6 @@ for (const [name, c] of CASES) {
       })();
       const serverCase = c.command[0] === "server";
       if (serverCase) listener.close();
-      const before = await listOurNamespaces();
       const dumpsBefore = await orphanTcpdumps();
       try {
         const command = c.command.map((a) => a === "{port}" ? String(port) : a);
@@ -336,7 +347,7 @@ for (const [name, c] of CASES) {
         assert.deepEqual(out.survivors, [], "processes the run started are still running");
         const newDumps = [...await orphanTcpdumps()].filter((p) => !dumpsBefore.has(p));
         assert.deepEqual(newDumps, [], "tcpdump left running");
-        assert.deepEqual(await namespacesSince(before), [], "namespaces left behind");
+        assert.deepEqual(out.namespaces, [], "namespaces left behind");
       } finally {
         if (!serverCase) listener.close();
         await accepting;
@@ -375,7 +386,8 @@ Deno.test({
       await ip("netns", "add", keep);
       await ip("netns", "add", drop);
       await removeStale();
-      const left = await listOurNamespaces();
+      const list = await new Deno.Command("ip", { args: ["netns", "list"] }).output();
+      const left = new TextDecoder().decode(list.stdout);
       assert.ok(left.includes(keep), "a live owner's empty namespace was removed");
       assert.ok(!left.includes(drop), "a dead owner's namespace was kept");
     } finally {

@@ -6,9 +6,9 @@ import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const skipWhy = root ? "" : " (skipped: needs root for network namespaces)";
 
-interface Table {
-  type: "table";
-  rows: { connection: string; result: string; pass: boolean }[];
+interface Verdict {
+  type: "verdict";
+  checks: { check: string; observed: { result: string; error: string | null }; pass: boolean }[];
   pass: boolean;
 }
 
@@ -33,12 +33,12 @@ Deno.test({
         "1s",
       ], { timeoutMs: 60_000 });
       assert.equal(r.code, 0, `run ${run}: ${r.stderr}\n${r.stdout.slice(-2000)}`);
-      const table = r.stdout.trim().split("\n").map((l) => JSON.parse(l))
-        .find((o) => o.type === "table") as Table;
-      const ka = table.rows.find((row) => row.connection === "ka")!;
-      const noKa = table.rows.find((row) => row.connection === "no-ka")!;
-      assert.match(ka.result, /^echo received/);
-      assert.match(noKa.result, /^no answer/);
+      const verdict = r.stdout.trim().split("\n").map((l) => JSON.parse(l))
+        .find((o) => o.type === "verdict") as Verdict;
+      const ka = verdict.checks.find((c) => c.check === "ka")!;
+      const noKa = verdict.checks.find((c) => c.check === "no-ka")!;
+      assert.equal(ka.observed.result, "echo");
+      assert.equal(noKa.observed.result, "no-answer");
       assert.deepEqual(await namespacesSince(before), []);
     }
   },

@@ -179,5 +179,5 @@ export function formatSummary(s: FlowSummary, style: Styler): string[] {
 }
 
 export function summaryJson(s: FlowSummary): Record<string, unknown> {
-  return { type: "summary", ...s, flow: s.flowId + 1 };
+  return { type: "connection-summary", time: s.endMicros / 1000, ...s, flow: s.flowId + 1 };
 }

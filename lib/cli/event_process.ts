@@ -4,6 +4,7 @@
  */
 import type { TcpkaEvent } from "../events.ts";
 import { spawnChild } from "../process/shutdown.ts";
+import { eventFromJson } from "../report/json_view.ts";
 
 export interface EventProcessOptions {
   cwd?: string;
@@ -14,6 +15,8 @@ export interface EventProcessOptions {
 export class EventProcess {
   readonly child: Deno.ChildProcess;
   readonly events: TcpkaEvent[] = [];
+  /** The lines as written (the documented JSON shape); `events` are them read back. */
+  readonly lines: string[] = [];
   stderr = "";
   readonly done: Promise<{ code: number; events: TcpkaEvent[]; stderr: string }>;
   readonly #waiters: { test: (e: TcpkaEvent) => boolean; resolve: (e: TcpkaEvent) => void }[] = [];
@@ -29,7 +32,8 @@ export class EventProcess {
     const readOut = readLines(this.child.stdout, (line) => {
       let event: TcpkaEvent;
       try {
-        event = JSON.parse(line) as TcpkaEvent;
+        event = eventFromJson(JSON.parse(line)) as unknown as TcpkaEvent;
+        this.lines.push(line);
       } catch {
         this.stderr += `(not JSON) ${line}\n`;
         return;

@@ -95,6 +95,9 @@ interface Outcome {
   expectEcho: boolean;
   result: string;
   echoed: boolean;
+  rttMs: number | null;
+  /** Why no echo came: ETIMEDOUT, how the connection ended, or null (none came, or it did). */
+  error: string | null;
 }
 
 export async function runFirewallIdleDemo(
@@ -106,7 +109,7 @@ export async function runFirewallIdleDemo(
 ): Promise<number> {
   requireRoot("demo --scenario firewall-idle");
   validateFirewall(fw);
-  const timeline = new Timeline(json);
+  const timeline = new Timeline(json, "firewall-idle");
   const port = client.port;
   const topology = await Topology.create(["client", "router", "server"], [
     {
@@ -261,7 +264,20 @@ function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settle
       formatDuration(ECHO_WAIT_MS)
     }: the data is retransmitted and dropped`;
   }
-  return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
+  const error = s.echo
+    ? null
+    : s.closed
+    ? (s.closed.reason === "timed-out" ? "ETIMEDOUT" : s.closed.reason)
+    : null;
+  return {
+    name,
+    keepalive,
+    expectEcho,
+    result,
+    echoed: s.echo !== null,
+    rttMs: s.echo?.rttMs ?? null,
+    error,
+  };
 }
 
 async function droppedPackets(topology: Topology): Promise<number> {
@@ -285,6 +301,15 @@ function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[
         o.result,
       ],
       pass: o.echoed === o.expectEcho,
+      values: {
+        configured: {
+          keepaliveMs: o.name === "ka" ? fw.periodMs : null,
+          idleMs: fw.idleForMs,
+          firewallTimeoutMs: fw.firewallTimeoutMs,
+          result: o.expectEcho ? "echo" : "no-answer",
+        },
+        observed: { result: o.echoed ? "echo" : "no-answer", rttMs: o.rttMs, error: o.error },
+      },
     })),
   );
 }

@@ -81,7 +81,7 @@ export async function runSeedDemo(
   makeCollector: CollectorFactory,
   signal: AbortSignal,
 ): Promise<number> {
-  const timeline = new Timeline(config.json);
+  const timeline = new Timeline(config.json, "seed");
   const { host } = config.client;
   const { port, moved } = choosePort(host, config.client.port, config.portExplicit);
   if (moved) {

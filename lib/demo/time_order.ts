@@ -10,10 +10,16 @@
 export const HOLD_MS = 400;
 const TICK_MS = 100;
 
+/**
+ * A line, or how to make it when it is written: the JSON view puts `version` on the first line
+ * written, which after sorting need not be the first one made.
+ */
+export type Line = string | (() => string);
+
 interface Pending {
   time: number;
   seq: number;
-  line: string;
+  line: Line;
 }
 
 export class TimeOrder {
@@ -29,7 +35,7 @@ export class TimeOrder {
   }
 
   /** Queues `line`, stamped `time` (ms since the epoch). */
-  add(time: number, line: string): void {
+  add(time: number, line: Line): void {
     this.#pending.push({ time, seq: this.#seq++, line });
     if (this.#timer === null) {
       this.#timer = setInterval(() => this.#release(this.#now() - HOLD_MS), TICK_MS);
@@ -50,7 +56,9 @@ export class TimeOrder {
     let n = 0;
     while (n < this.#pending.length && this.#pending[n].time <= upTo) n++;
     // A line later than the hold allows still goes out (never lost), just not in its place.
-    for (const p of this.#pending.slice(0, n)) this.#write(p.line);
+    for (const p of this.#pending.slice(0, n)) {
+      this.#write(typeof p.line === "string" ? p.line : p.line());
+    }
     this.#pending = this.#pending.slice(n);
   }
 }

@@ -3,11 +3,16 @@ import type { KeepAliveValues } from "../keepalive/mod.ts";
 import type { CloseKind, ConnectionEvidence } from "./evidence.ts";
 import { formatDuration } from "../duration.ts";
 
+/** A row's values as numbers (ms, counts) and kinds, for the JSON view (docs/json.md). */
+export type VerdictValues = Record<string, number | string | null>;
+
 export interface VerdictRow {
   check: string;
+  /** The human view's text. */
   configured: string;
   observed: string;
   pass: boolean;
+  values: { configured: VerdictValues; observed: VerdictValues };
 }
 
 export interface Verdict {
@@ -50,6 +55,7 @@ function timingRow(
 ): VerdictRow {
   return {
     check,
+    values: { configured: { ms: configuredMs }, observed: { ms: observedMs } },
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
     observed: observedMs === null ? "none seen" : seconds(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
@@ -73,6 +79,7 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
   if (!ka) {
     rows.push({
       check: "keep-alive probes",
+      values: { configured: { count: 0 }, observed: { count: probes.length } },
       configured: "none (keep-alive off)",
       observed: `${probes.length}`,
       pass: probes.length === 0,
@@ -93,6 +100,14 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
     if (gaps.length === 0 && expectedProbes(expect, ka).low < 2) {
       interval.observed = "not measurable: fewer than 2 probes fit";
       interval.pass = true;
+    }
+    if (gaps.length > 0) {
+      interval.values.observed = {
+        ms: median(gaps),
+        minMs: Math.min(...gaps),
+        maxMs: Math.max(...gaps),
+        count: gaps.length,
+      };
     }
     if (gaps.length > 1) {
       interval.observed += ` median (${seconds(Math.min(...gaps))}–${seconds(Math.max(...gaps))})`;
@@ -115,6 +130,16 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
   }
   rows.push({
     check: "how it ended",
+    values: {
+      configured: {
+        close: expect.close,
+        ms: expect.close === "timed-out" ? expect.detectMs ?? null : expect.holdMs || null,
+      },
+      observed: {
+        close: close?.kind ?? null,
+        ms: close && start !== null ? close.time - start : null,
+      },
+    },
     configured: CLOSE_TEXT[expect.close] + expectedCloseAt,
     observed: close ? CLOSE_TEXT[close.kind] + closeAt : "still open",
     pass: closePass,
@@ -137,6 +162,10 @@ function probeCountRow(
     const count = ka.count ?? 0;
     return {
       check: "probes unanswered before giving up",
+      values: {
+        configured: { count },
+        observed: { unanswered: sent - answered, sent },
+      },
       configured: `${count}`,
       observed: `${sent - answered} of ${sent}`,
       pass: sent - answered === count,
@@ -146,6 +175,10 @@ function probeCountRow(
   const range = low === high ? `${low}` : high === Infinity ? `${low}+` : `${low}–${high}`;
   return {
     check: "probes answered",
+    values: {
+      configured: { min: low, max: high === Infinity ? null : high },
+      observed: { answered, sent },
+    },
     configured: `${range}, all answered`,
     observed: `${answered} of ${sent}`,
     pass: answered === sent && sent >= low && sent <= high,

@@ -16,7 +16,7 @@ import { flushOutput, onStdoutClosed } from "../report/output.ts";
 export type StopCause = Deno.Signal | "broken-pipe";
 
 /** How long a command may take to wind down after a stop request before the exit is forced. */
-export const GRACE_MS = 500;
+export const GRACE_MS = 800;
 /**
  * Upper bound for the cleanups once the exit has begun. Removing a scenario's namespaces takes tens
  * of milliseconds; the bound only matters if `ip` itself hangs.

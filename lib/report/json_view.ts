@@ -5,6 +5,8 @@
  * other, so no command can drift from the documented shape.
  */
 
+import { formatEndpoint } from "../net/ip.ts";
+
 /** docs/json.md's schema version; bumped when a field is removed or changes meaning. */
 export const JSON_SCHEMA_VERSION = 1;
 
@@ -95,4 +97,58 @@ export function jsonLine(event: object, source?: string): string {
   }
   if (source !== undefined) head.source = source;
   return JSON.stringify({ ...head, ...rest });
+}
+
+function endpointText(value: unknown): unknown {
+  if (value && typeof value === "object" && "address" in value) {
+    const { address, port } = value as JsonEndpoint;
+    return formatEndpoint(address, port);
+  }
+  return value;
+}
+
+/**
+ * The inverse of `jsonLine`: an event read from another tcpka's --json output (a role in a
+ * namespace, a test driving the CLI) back in the shape the roles and the human view use.
+ */
+export function eventFromJson(json: Record<string, unknown>): Record<string, unknown> {
+  const { version: _version, ...e } = json;
+  switch (e.type) {
+    case "listening": {
+      const { local, ...more } = e;
+      const { port } = local as JsonEndpoint;
+      return { ...more, address: endpointText(local), port };
+    }
+    case "connecting": {
+      const { remote, ...more } = e;
+      return { ...more, address: endpointText(remote) };
+    }
+    case "connected":
+      return { ...e, local: endpointText(e.local), remote: endpointText(e.remote) };
+    case "connect-failed":
+      return { ...e, remote: endpointText(e.remote) };
+    case "packet":
+      return { ...e, src: endpointText(e.src), dst: endpointText(e.dst) };
+    case "connection-summary": {
+      const { startTime, endTime, client, server, ...more } = e;
+      const side = (v: unknown) => {
+        const { address, port } = v as JsonEndpoint;
+        return { addr: address, port };
+      };
+      return {
+        ...more,
+        flowId: (e.flow as number) - 1,
+        client: side(client),
+        server: side(server),
+        startMicros: Math.round((startTime as number) * 1000),
+        endMicros: Math.round((endTime as number) * 1000),
+      };
+    }
+  }
+  if (e.local && e.remote && typeof e.local === "object" && "state" in e) {
+    const { local, remote, ...more } = e;
+    const type = Object.entries(RENAMED).find(([, to]) => to === e.type)?.[0] ?? e.type;
+    return { ...more, type, conn: `${endpointText(local)} → ${endpointText(remote)}` };
+  }
+  return e;
 }

@@ -3,6 +3,7 @@ import type { Observation } from "../observe/keepalive_observer.ts";
 import { clockTime, LABEL_WIDTH } from "./human.ts";
 import { makeStyler, stdoutWantsColor } from "./style.ts";
 import { writeLine } from "./output.ts";
+import { jsonLine } from "./json_view.ts";
 
 type Styler = ReturnType<typeof makeStyler>;
 
@@ -48,7 +49,7 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
 export function announceWatching(json: boolean, port: number, pollMs: number): void {
   writeLine(
     json
-      ? JSON.stringify({ type: "watching", time: Date.now(), port, pollMs })
+      ? jsonLine({ type: "watching", time: Date.now(), port, pollMs })
       : `watching TCP connections with port ${port} on either end (ss every ${pollMs}ms); ` +
         "Ctrl-C to stop",
   );
@@ -57,7 +58,7 @@ export function announceWatching(json: boolean, port: number, pollMs: number): v
 export function createObservationPrinter(json: boolean): (o: Observation) => void {
   const style = makeStyler(!json && stdoutWantsColor());
   return (o) => {
-    const text = json ? JSON.stringify(o) : formatObservation(o, style);
+    const text = json ? jsonLine(o) : formatObservation(o, style);
     writeLine(text);
   };
 }
