@@ -3,8 +3,14 @@
  * the annotated timeline, and checks that the kernel did what keep-alive was configured to do.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { UsageError } from "./lib/cli/errors.ts";
-import { durationFlag, noPositionals, parseFlags, stringFlag } from "./lib/cli/flags.ts";
+import { UsageError } from "./lib/errors.ts";
+import {
+  durationFlag,
+  type FlagValues,
+  noPositionals,
+  parseCommandLine,
+  stringFlag,
+} from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { CLIENT_FLAGS, clientConfigFrom } from "./client.ts";
 import { type CollectorFactory, type EvidenceChoice, runSeedDemo } from "./lib/demo/seed.ts";
@@ -13,11 +19,65 @@ import {
   FIREWALL_DEFAULTS,
   type FirewallConfig,
   runFirewallIdleDemo,
+  validateFirewall,
 } from "./lib/demo/firewall_idle.ts";
+import type { ClientConfig } from "./lib/roles/client.ts";
 import { chooseCollector } from "./lib/demo/choose_collector.ts";
 
 const SCENARIOS = ["seed", "dead-peer", "firewall-idle"] as const;
 type Scenario = typeof SCENARIOS[number];
+
+const FIREWALL_FLAGS = ["firewall-timeout", "idle-for", "show-failure"];
+
+/**
+ * The client flags a scenario has no use for, and why: refused in one line rather than silently
+ * ignored. The seed runs the client as given, so it takes them all.
+ */
+const UNUSED_CLIENT_FLAGS: Record<Scenario, Record<string, string>> = {
+  "seed": {},
+  "dead-peer": {
+    "host": "client and server have the namespaces' addresses",
+    "hold": "the client holds until its kernel declares the peer dead",
+    "connections": "it follows one connection",
+    "send-after": "the client stays idle: only keep-alive can notice the peer is gone",
+    "message": "the client stays idle and sends nothing",
+    "user-timeout": "the verdict checks keep-alive alone, which TCP_USER_TIMEOUT would cut short",
+    "no-keepalive": "without keep-alive the client would wait forever; that is the point",
+  },
+  "firewall-idle": {
+    "host": "client, firewall and server have the namespaces' addresses",
+    "hold": "the clients hold until their message is answered or given up",
+    "connections": "it runs two clients, one with keep-alive and one without",
+    "send-after": "the clients send after --idle-for",
+    "no-keepalive": "it always runs one client with keep-alive and one without",
+  },
+};
+
+function refuseUnused(scenario: Scenario, values: FlagValues): void {
+  for (const [flag, why] of Object.entries(UNUSED_CLIENT_FLAGS[scenario])) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`demo: --${flag} does not apply to --scenario ${scenario}: ${why}`);
+    }
+  }
+  if (scenario !== "firewall-idle") {
+    const stray = FIREWALL_FLAGS.find((f) => values[f] !== undefined);
+    if (stray) throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle`);
+  }
+}
+
+function firewallConfig(client: ClientConfig, values: FlagValues): FirewallConfig {
+  const { idleMs, intervalMs, count, userTimeoutMs } = client.keepalive;
+  return {
+    firewallTimeoutMs: durationFlag("demo", values, "firewall-timeout") ??
+      FIREWALL_DEFAULTS.firewallTimeoutMs,
+    idleForMs: durationFlag("demo", values, "idle-for") ?? FIREWALL_DEFAULTS.idleForMs,
+    // The client's defaults fill these in (--period 2s); --no-keepalive is refused above.
+    keepalive: { idleMs: idleMs!, intervalMs: intervalMs!, count },
+    userTimeoutMs: userTimeoutMs ?? FIREWALL_DEFAULTS.userTimeoutMs,
+    message: stringFlag(values, "message") ?? FIREWALL_DEFAULTS.message,
+    showFailure: values["show-failure"] === true,
+  };
+}
 
 const HELP = `Usage: tcpka demo [--scenario NAME] [client flags]
 
@@ -36,13 +96,15 @@ Scenarios:
               (needs root)
 
 Flags:
-  --scenario NAME       seed | dead-peer
+  --scenario NAME       seed | dead-peer | firewall-idle
   --evidence SOURCE     auto (default) | capture | kernel: force the observer
   --firewall-timeout D  firewall-idle: the firewall forgets idle connections after D (default 5s)
   --idle-for D          firewall-idle: how long both clients stay idle (default 8s)
-  --show-failure        firewall-idle: allow --period at or above the timeout, to watch it fail
+  --show-failure        firewall-idle: allow keep-alive timings at or above the timeout, to watch
+                        it fail
   every 'tcpka client' flag: --port, --period, --idle, --interval, --count, --no-keepalive,
-  --hold, --json, …
+  --hold, --json, …; dead-peer takes the keep-alive timings, --port and --json, firewall-idle
+  also --user-timeout (default 3s) and --message; each refuses the rest in one line.
 
 Exit status: 0 observed matches configured, 1 it does not (e.g. a kernel or container that
 ignores the settings), 2 bad usage or missing privileges.
@@ -58,7 +120,7 @@ export const demoCommand: Command = {
   summary: "server + client + capture in one command, with a verdict (the main job)",
   help: HELP,
   async run(args) {
-    const parsed = parseFlags("demo", args, {
+    const parsed = parseCommandLine("demo", args, {
       ...CLIENT_FLAGS,
       scenario: { type: "string" },
       evidence: { type: "string" },
@@ -78,27 +140,19 @@ export const demoCommand: Command = {
     }
     // Port 0 = any free port, handy beside a real server on 12345.
     const client = clientConfigFrom("demo", values, 0);
-    const firewallFlags = ["firewall-timeout", "idle-for", "show-failure"];
-    if (scenario !== "firewall-idle") {
-      const stray = firewallFlags.find((f) => values[f] !== undefined);
-      if (stray) throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle`);
-    }
-    if (client.holdMs === 0) {
+    // Every flag is checked here, before any side effect (the root check, namespaces, tcpdump).
+    refuseUnused(scenario, values);
+    const firewall = scenario === "firewall-idle" ? firewallConfig(client, values) : null;
+    if (firewall) validateFirewall(firewall);
+    if (scenario === "seed" && client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
     }
     const makeCollector: CollectorFactory = (target, timeline) =>
       chooseCollector(evidence, target, timeline);
-    const fw: FirewallConfig = {
-      firewallTimeoutMs: durationFlag("demo", values, "firewall-timeout") ??
-        FIREWALL_DEFAULTS.firewallTimeoutMs,
-      idleForMs: durationFlag("demo", values, "idle-for") ?? FIREWALL_DEFAULTS.idleForMs,
-      periodMs: client.keepalive.intervalMs ?? FIREWALL_DEFAULTS.periodMs,
-      showFailure: values["show-failure"] === true,
-    };
     return await withShutdown((signal) => {
       switch (scenario) {
         case "firewall-idle":
-          return runFirewallIdleDemo(client, fw, evidence, client.json, signal);
+          return runFirewallIdleDemo(client, firewall!, evidence, client.json, signal);
         case "dead-peer":
           return runDeadPeerDemo(client, client.json, makeCollector, signal);
         case "seed":

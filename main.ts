@@ -4,7 +4,8 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
-import { reportError, UsageError } from "./lib/cli/errors.ts";
+import { reportError } from "./lib/cli/exit.ts";
+import { UsageError } from "./lib/errors.ts";
 import {
   exitCodeFor,
   exitProcess,

@@ -1,42 +1,23 @@
 /**
- * `tcpka server`: accepts connections, optionally turns keep-alive on for each, echoes what it
- * receives, and logs how every connection ended. Ctrl-C or SIGTERM stops it with a summary.
+ * `tcpka server`: its help, its flags and their validation. The role itself (accept, keep-alive,
+ * echo, report each end) is lib/roles/server.ts; Ctrl-C or SIGTERM stops it with a summary.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { durationFlag, noPositionals, parseFlags, portFlag, stringFlag } from "./lib/cli/flags.ts";
+import { UsageError } from "./lib/errors.ts";
+import {
+  durationFlag,
+  noPositionals,
+  parseCommandLine,
+  portFlag,
+  stringFlag,
+} from "./lib/cli/flags.ts";
 import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
-import type { EndReason } from "./lib/events.ts";
-import { KeepAliveController, type KeepAliveRequest } from "./lib/keepalive/mod.ts";
-import { raiseBacklog } from "./lib/net/backlog.ts";
-import { holdSession } from "./lib/net/session.ts";
-import {
-  announceConnection,
-  announceEnd,
-  refuseUnappliedTimings,
-} from "./lib/net/connection_events.ts";
-import { AcceptFailures } from "./lib/net/accept_failures.ts";
-import { formatEndpoint } from "./lib/net/ip.ts";
-import { createReporter, type Reporter } from "./lib/report/reporter.ts";
+import { runServer, type ServerConfig } from "./lib/roles/server.ts";
+import { createReporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
 
-export interface ServerConfig {
-  host: string;
-  /** 0 = any free port (reported in the `listening` event). */
-  port: number;
-  /** null = keep-alive left as the OS has it (off). */
-  keepalive: KeepAliveRequest | null;
-  /** 0 = until the peer closes. */
-  holdMs: number;
-  /** End held connections with RST instead of FIN. */
-  reset: boolean;
-  json: boolean;
-}
-
 const DEFAULT_HOLD_MS = 10_000;
-/** Connections served per turn of the event loop while accepted ones are waiting. */
-const SERVE_SLICE = 64;
 
 const HELP = `Usage: tcpka server [flags]
 
@@ -65,7 +46,7 @@ Examples:
 Ctrl-C or SIGTERM stops accepting, closes every connection and prints a summary (exit 0).`;
 
 export function parseServerArgs(args: string[]): ServerConfig {
-  const parsed = parseFlags("server", args, {
+  const parsed = parseCommandLine("server", args, {
     host: { type: "string" },
     port: { type: "string" },
     hold: { type: "string" },
@@ -92,162 +73,6 @@ export function parseServerArgs(args: string[]): ServerConfig {
     );
   }
   return config;
-}
-
-export function listenOrExplain(hostname: string, port: number): Deno.TcpListener {
-  try {
-    return Deno.listen({ hostname, port });
-  } catch (err) {
-    const where = formatEndpoint(hostname, port);
-    if (err instanceof Deno.errors.AddrInUse) {
-      throw new RuntimeError(
-        `${where} is already in use; stop the other program or choose another --port`,
-      );
-    }
-    if (err instanceof Deno.errors.PermissionDenied) {
-      throw new RuntimeError(`not allowed to listen on ${where}; ports below 1024 need root`);
-    }
-    if (err instanceof Deno.errors.AddrNotAvailable) {
-      throw new RuntimeError(`cannot listen on ${where}: no such address on this machine`);
-    }
-    throw new RuntimeError(`cannot listen on ${where}: ${(err as Error).message}`);
-  }
-}
-
-/** Serves until `signal` aborts; returns the exit code. */
-export async function runServer(
-  config: ServerConfig,
-  reporter: Reporter,
-  signal: AbortSignal,
-): Promise<number> {
-  const controller = await KeepAliveController.create();
-  if (config.keepalive) refuseUnappliedTimings(controller, config.keepalive, "--no-keepalive");
-  const listener = listenOrExplain(config.host, config.port);
-  // Before announcing the port, so a client that waits for it finds the deeper queue.
-  const backlog = raiseBacklog(controller, listener);
-  const now = Date.now;
-  reporter.emit({
-    type: "listening",
-    time: now(),
-    address: formatEndpoint(listener.addr.hostname, listener.addr.port),
-    port: listener.addr.port,
-    keepalive: config.keepalive,
-  });
-  if (!backlog.raised && controller.backend) {
-    reporter.emit({
-      type: "warning",
-      time: now(),
-      message: `accept queue left at Deno's 511 (${backlog.reason}); a burst of more ` +
-        "connections than that can be dropped",
-    });
-  }
-
-  const ended: Partial<Record<EndReason, number>> = {};
-  const acceptFailures = new AcceptFailures(reporter);
-  let accepted = 0;
-  // Connections still open, counted rather than kept as a set of session promises: with 10,000
-  // idle connections every object held per connection shows in the server's memory.
-  let open = 0;
-  let failure: unknown = null;
-  let allEnded: (() => void) | null = null;
-  const oneEnded = () => {
-    if (--open === 0) allEnded?.();
-  };
-  const stop = () => listener.close();
-  signal.addEventListener("abort", stop, { once: true });
-
-  const armReset = (conn: Deno.TcpConn, id: number) => {
-    if (!controller.reset(conn)) {
-      reporter.emit({
-        type: "warning",
-        time: now(),
-        message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
-      });
-    }
-  };
-
-  const serve = (conn: Deno.TcpConn, id: number) => {
-    const connectedAt = performance.now();
-    announceConnection(reporter, controller, conn, id, config.keepalive ?? { enabled: false });
-    // A continuation, not an async function: a suspended async function per connection costs a
-    // generator and its registers (~300 B each at 10,000 connections).
-    holdSession(conn, {
-      holdMs: config.holdMs,
-      echo: true,
-      signal,
-      beforeClose: config.reset ? () => armReset(conn, id) : undefined,
-      onData: (direction, bytes) =>
-        reporter.emit({ type: "data", time: now(), id, direction, bytes }),
-    }).then((end) => {
-      controller.release(conn);
-      ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-      announceEnd(reporter, id, end, connectedAt);
-      oneEnded();
-    }, (err) => {
-      failure ??= err;
-      oneEnded();
-    });
-  };
-
-  // Accepted connections are queued and served in slices between accepts. Announcing one and
-  // setting its keep-alive costs more than accepting it, so in a burst of thousands the rest would
-  // wait in the kernel's accept queue, which overflows at net.core.somaxconn and drops them (their
-  // SYN is retried a second later). Waiting here, they cost nothing but a slot in this array.
-  const waiting: Deno.TcpConn[] = [];
-  let next = 0;
-  let served = 0;
-  let draining = false;
-  const drain = () => {
-    for (const end = Math.min(waiting.length, next + SERVE_SLICE); next < end; next++) {
-      serve(waiting[next], ++served); // FIFO, so ids stay in accept order
-    }
-    if (next < waiting.length) {
-      setTimeout(drain, 0); // let the accept loop in before the next slice
-      return;
-    }
-    waiting.length = next = 0;
-    draining = false;
-  };
-
-  try {
-    while (!signal.aborted) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (signal.aborted || err instanceof Deno.errors.BadResource) break;
-        // Per-connection accept failures must not take the server down; only running out of
-        // descriptors is worth pausing for (see accept_failures.ts).
-        const pauseMs = acceptFailures.record(err);
-        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
-        continue;
-      }
-      accepted++;
-      open++;
-      waiting.push(conn);
-      if (!draining) {
-        draining = true;
-        setTimeout(drain, 0);
-      }
-    }
-  } finally {
-    signal.removeEventListener("abort", stop);
-    try {
-      listener.close();
-    } catch { /* closed by the signal */ }
-  }
-  if (open > 0) await new Promise<void>((resolve) => allEnded = resolve);
-  if (failure) throw failure;
-  reporter.emit({
-    type: "summary",
-    time: now(),
-    role: "server",
-    connections: accepted,
-    failedToConnect: 0,
-    resetBeforeAccept: acceptFailures.resetBeforeAccept,
-    ended,
-  });
-  return 0;
 }
 
 export const serverCommand: Command = {

@@ -1,22 +1,13 @@
 /**
- * `tcpka watch`: the keep-alive timers and probes of every connection on a port, of any process,
- * from the kernel's socket table (`ss`). No root and no capture needed.
+ * `tcpka watch`: its help and flags. The role itself (the kernel's socket table, polled, keep-alive
+ * timers and probes of any process's connections; no root, no capture) is lib/roles/watch.ts.
  */
 import type { Command } from "./lib/cli/command.ts";
-import { RuntimeError, UsageError } from "./lib/cli/errors.ts";
-import { durationFlag, noPositionals, parseFlags, portFlag } from "./lib/cli/flags.ts";
+import { durationFlag, noPositionals, parseCommandLine, portFlag } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
-import { observeKeepAlive } from "./lib/observe/keepalive_observer.ts";
-import { announceWatching, createObservationPrinter } from "./lib/report/observations.ts";
-
-export interface WatchConfig {
-  port: number;
-  pollMs: number;
-  /** 0 = until Ctrl-C. */
-  durationMs: number;
-  json: boolean;
-}
+import { UsageError } from "./lib/errors.ts";
+import { runWatch, type WatchConfig } from "./lib/roles/watch.ts";
 
 const HELP = `Usage: tcpka watch [flags]
 
@@ -36,7 +27,7 @@ Example:
   tcpka watch --port 12345 &  tcpka server &  tcpka client`;
 
 export function parseWatchArgs(args: string[]): WatchConfig {
-  const parsed = parseFlags("watch", args, {
+  const parsed = parseCommandLine("watch", args, {
     port: { type: "string" },
     poll: { type: "string" },
     duration: { type: "string" },
@@ -59,32 +50,6 @@ function pollFlag(ms: number | undefined): number {
     throw new UsageError(`watch: --poll must be at least 10ms (ss runs once per poll)`);
   }
   return ms;
-}
-
-export async function runWatch(config: WatchConfig, signal: AbortSignal): Promise<number> {
-  if (Deno.build.os !== "linux") {
-    throw new RuntimeError(
-      "watch reads the Linux socket table (ss); use 'tcpka capture' elsewhere",
-    );
-  }
-  const stop = new AbortController();
-  signal.addEventListener("abort", () => stop.abort(), { once: true });
-  const timer = config.durationMs > 0 ? setTimeout(() => stop.abort(), config.durationMs) : 0;
-  const print = createObservationPrinter(config.json);
-  // At once, so that an empty screen means "nothing yet", not "is it working?".
-  announceWatching(config.json, config.port, config.pollMs);
-  try {
-    for await (
-      const o of observeKeepAlive({ port: config.port, pollMs: config.pollMs, signal: stop.signal })
-    ) {
-      print(o);
-    }
-  } catch (err) {
-    throw new RuntimeError((err as Error).message);
-  } finally {
-    clearTimeout(timer);
-  }
-  return 0;
 }
 
 export const watchCommand: Command = {

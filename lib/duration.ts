@@ -1,4 +1,8 @@
-/** Human-friendly durations: `500ms`, `2s`, `1.5m`, `1h`, or plain seconds (`2`). */
+/**
+ * Durations and clock times as tcpka writes them, one formatter each: durations are parsed from
+ * `500ms`, `2s`, `1.5m`, `1h`, or plain seconds (`2`), and every duration shown, configured or
+ * measured, goes through formatDuration; every wall-clock time through formatClock.
+ */
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
@@ -13,15 +17,34 @@ export function parseDuration(text: string): number | string {
   return ms;
 }
 
-/** Formats milliseconds compactly, choosing the largest unit that keeps it exact-ish. */
+/**
+ * Milliseconds, compactly, in the largest unit that keeps them readable: whole hours and minutes
+ * as `1h`, `2m`; seconds to the millisecond (`2.028s`); below a second `250ms`, `1.25ms`; below a
+ * millisecond whole microseconds (`13µs`). A configured value prints as it was written.
+ */
 export function formatDuration(ms: number): string {
   if (ms === 0) return "0s";
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (Number.isInteger(ms) && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (Number.isInteger(ms) && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1000) return `${trimFixed(ms / 1000, 3)}s`;
-  return `${trimFixed(ms, 1)}ms`;
+  if (ms >= 1) return `${trimFixed(ms, ms < 10 ? 2 : 1)}ms`;
+  return `${Math.round(ms * 1000)}µs`;
 }
 
 function trimFixed(value: number, digits: number): string {
-  return value.toFixed(digits).replace(/\.?0+$/, "");
+  const text = value.toFixed(digits);
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
+
+/**
+ * Local wall-clock time `HH:MM:SS.mmm`, or with `micros` to the microsecond (`HH:MM:SS.uuuuuu`,
+ * the precision tcpdump prints). `epochMs` may carry a fraction of a millisecond.
+ */
+export function formatClock(epochMs: number, micros = false): string {
+  const d = new Date(Math.floor(epochMs));
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  const fraction = micros
+    ? pad(Math.round(epochMs * 1000) % 1_000_000, 6)
+    : pad(d.getMilliseconds(), 3);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${fraction}`;
 }

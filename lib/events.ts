@@ -1,8 +1,11 @@
 /**
- * Everything the roles report is one of these events. The human view and `--json` (NDJSON) are two
- * renderings of the same stream, so they cannot disagree.
+ * Everything tcpka reports is one of these events: the roles' connections, capture's packets and
+ * per-connection summaries. The human view and `--json` (NDJSON) are two renderings of the same
+ * stream (lib/report/), so they cannot disagree.
  */
 import type { KeepAliveReport, KeepAliveRequest } from "./keepalive/mod.ts";
+import type { FlowSummary } from "./flow/summary.ts";
+import type { Direction, Label } from "./flow/tracker.ts";
 
 /** How a connection ended, from the point of view of the side reporting it. */
 export type EndReason =
@@ -55,6 +58,51 @@ export type TcpkaEvent =
     /** Server: connections their peer reset while they waited to be accepted. */
     resetBeforeAccept?: number;
     ended: Partial<Record<EndReason, number>>;
+  }
+  | CaptureEvent;
+
+/** One captured packet, labelled; `time` is its capture time (ms since the epoch, µs precision). */
+export interface PacketEvent extends Base {
+  type: "packet";
+  /** 1-based connection number, in order of first appearance. */
+  flow: number;
+  src: string;
+  dst: string;
+  direction: Direction;
+  /** tcpdump's letters: S, F, R, P, "." for ACK. */
+  flags: string;
+  label: Label;
+  /** TCP payload bytes. */
+  bytes: number;
+  seq: number;
+  ack: number;
+  /** Since the previous packet of this connection (null for its first). */
+  deltaMs: number | null;
+  /** For a keep-alive probe: the idle time before it (null otherwise). */
+  idleMs: number | null;
+  /** For a probe: since the previous probe from the same side (null otherwise). */
+  sincePrevProbeMs: number | null;
+}
+
+/** A connection's summary once it ended (or the capture did); `time` is its last packet's. */
+export type ConnectionSummaryEvent =
+  & Base
+  & { type: "connection-summary"; flow: number }
+  & FlowSummary;
+
+export type CaptureEvent =
+  | Base & { type: "capturing"; interface: string; filter: string }
+  | PacketEvent
+  | ConnectionSummaryEvent
+  | Base & {
+    type: "end";
+    packets: number;
+    /** Records that were not TCP. */
+    skipped: number;
+    /** Connection summaries reported. */
+    connections: number;
+    /** Where the input was damaged; everything before it was reported. */
+    error: { message: string; offset: number } | null;
   };
 
 export type EventOf<T extends TcpkaEvent["type"]> = Extract<TcpkaEvent, { type: T }>;

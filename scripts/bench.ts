@@ -22,10 +22,10 @@
 import { KeepAliveController, type KeepAliveRequest } from "../lib/keepalive/mod.ts";
 import { PcapDecoder } from "../lib/pcap/decoder.ts";
 import { FlowTracker } from "../lib/flow/tracker.ts";
-import { PosixBackend } from "../lib/keepalive/posix.ts";
-import { PLATFORMS } from "../lib/keepalive/constants.ts";
+import { PosixSockets } from "../lib/socket/posix.ts";
+import { PLATFORMS } from "../lib/socket/platform.ts";
 import { writeGeneratedPcap } from "./gen_pcap.ts";
-import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/process/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -400,9 +400,9 @@ const tcpkaImpl = (denoFlags: readonly string[] = V8_FLAGS): Impl => ({
   },
   async opened(client, n) {
     const { first, last, connecting } = await keepAliveEvents(client, n, "tcpka client opening");
-    const lookup = (e: { report: { lookup?: Lookup } }) => ({
+    const lookup = (e: { report: { lookup?: { micros: number; checks: number } } }) => ({
       micros: e.report.lookup?.micros ?? NaN,
-      probes: e.report.lookup?.probes ?? NaN,
+      probes: e.report.lookup?.checks ?? NaN,
     });
     return {
       openMs: last.time - JSON.parse(connecting!).time,
@@ -453,7 +453,7 @@ function goImpl(go: GoReference): Impl {
  * Deno with none of tcpka's code: Deno.listen/connect, setKeepAlive(true) (Deno's on/off switch)
  * and a 1-byte read pending on each connection, as in the issue. The floor under tcpka's numbers:
  * what Deno itself costs per connection. Its listener gets the raised backlog too, or a burst
- * would lose connections (see lib/net/backlog.ts).
+ * would lose connections (see lib/roles/backlog.ts).
  */
 function bareDeno(read = true): Impl {
   const deno = [Deno.execPath(), "run", "-q", "--allow-net", "--allow-ffi", SELF];
@@ -481,7 +481,7 @@ const held: Deno.TcpConn[] = [];
 
 async function bareServer(n: number, read: boolean): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  new PosixBackend(PLATFORMS.linux).raiseBacklog(listener, 65535);
+  new PosixSockets(PLATFORMS.linux).raiseBacklog(listener, 65535);
   console.log(`listening ${listener.addr.port}`);
   for (let accepted = 1;; accepted++) {
     holdBare(await listener.accept(), read);
@@ -584,7 +584,7 @@ interface KaTiming {
 
 async function keepAliveDriver(port: number, n: number): Promise<void> {
   const controller = await KeepAliveController.create();
-  if (!controller.backend) throw new Error(controller.fallbackReason ?? "no FFI backend");
+  if (!controller.sockets) throw new Error(controller.fallbackReason ?? "no socket layer");
   const request: KeepAliveRequest = {
     enabled: true,
     idleMs: KA.idleS * 1000,
@@ -601,7 +601,7 @@ async function keepAliveDriver(port: number, n: number): Promise<void> {
     const report = controller.apply(conn, request);
     micros.push((performance.now() - t) * 1000);
     if (report.source !== "socket") throw new Error(`not applied: ${report.notes.join("; ")}`);
-    probes.push(report.lookup?.probes ?? NaN);
+    probes.push(report.lookup?.checks ?? NaN);
     return conn;
   }));
   const timing: KaTiming = {

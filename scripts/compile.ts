@@ -12,7 +12,7 @@
  * is built (a denort runs on one target only).
  */
 import denoJson from "../deno.json" with { type: "json" };
-import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/process/runtime_flags.ts";
 
 export const DEFAULT_TARGETS = ["x86_64-unknown-linux-gnu", "x86_64-pc-windows-msvc"];
 export const EXTRA_TARGETS = [

@@ -8,7 +8,7 @@
  * "Requires net access"), while explicit flags are kept in the shim.
  */
 import denoJson from "../deno.json" with { type: "json" };
-import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/process/runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

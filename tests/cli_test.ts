@@ -80,7 +80,7 @@ Deno.test("server on a port in use: one line, exit 1", async () => {
 });
 
 Deno.test("every task that runs tcpka uses the same permission set and V8 flags as the binary", async () => {
-  const { V8_FLAGS } = await import("../lib/cli/runtime_flags.ts");
+  const { V8_FLAGS } = await import("../lib/process/runtime_flags.ts");
   const tasks = Object.entries(denoJson.tasks).filter(([, cmd]) =>
     /deno run .* main\.ts/.test(cmd)
   );

@@ -1,7 +1,7 @@
 /** The demo and watch, end to end, as subprocesses with the baked permissions. */
 import assert from "assert";
 import { CliProcess, eventsOf, runCli, runCliAsNobody, startServer, which } from "./helpers/cli.ts";
-import { listOurNamespaces, namespacesSince } from "./helpers/netns.ts";
+import { namespacesOf } from "./helpers/netns.ts";
 
 const linux = Deno.build.os === "linux";
 const root = linux && Deno.uid() === 0;
@@ -95,7 +95,6 @@ Deno.test({
   }`,
   ignore: !root || !which("nft") || !which("ip"),
   async fn() {
-    const before = await listOurNamespaces();
     const r = await runCli(
       [
         "demo",
@@ -123,7 +122,7 @@ Deno.test({
       sent: 3,
     });
     assert.deepEqual(row(v, "client's error").observed, { error: "ETIMEDOUT" });
-    assert.deepEqual(await namespacesSince(before), [], "namespaces left behind");
+    assert.deepEqual(await namespacesOf(r.pid!), [], "namespaces left behind");
   },
 });
 

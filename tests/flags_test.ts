@@ -2,8 +2,8 @@ import assert from "assert";
 import { formatDuration, parseDuration } from "../lib/duration.ts";
 import { parseClientArgs } from "../client.ts";
 import { parseServerArgs } from "../server.ts";
-import { UsageError } from "../lib/cli/errors.ts";
-import { PLATFORMS } from "../lib/keepalive/constants.ts";
+import { UsageError } from "../lib/errors.ts";
+import { PLATFORMS } from "../lib/socket/platform.ts";
 import { validateRequest } from "../lib/keepalive/settings.ts";
 
 Deno.test("durations: units and plain seconds", () => {

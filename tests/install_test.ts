@@ -6,7 +6,7 @@ import assert from "assert";
 import denoJson from "../deno.json" with { type: "json" };
 import { ROOT } from "./helpers/cli.ts";
 import { installArgs, permissionFlags, rootOf } from "../scripts/install.ts";
-import { V8_FLAGS } from "../lib/cli/runtime_flags.ts";
+import { V8_FLAGS } from "../lib/process/runtime_flags.ts";
 
 Deno.test("install: deno.json's one permission list becomes explicit --allow-* flags", () => {
   assert.deepEqual(

@@ -95,7 +95,7 @@ Deno.test("schema: server and client (echo, unexpected reply, failed connect)", 
     "200ms",
   ]);
   server.stop("SIGINT");
-  const served = await server.done;
+  await server.done;
   assert.equal(client.code, 0, client.stderr);
   const clientEvents = assertValid("client", client.stdout);
   for (const t of ["connecting", "connected", "keepalive", "sent", "echo", "closed", "summary"]) {
@@ -144,7 +144,7 @@ Deno.test({
         assert.equal(client.code, 0, client.stderr);
         await new Promise((r) => setTimeout(r, 300));
         capture.stop("SIGINT");
-        const live = await capture.done;
+        await capture.done;
         server.stop();
         await server.done;
         const events = assertValid("capture", capture.lines.join("\n"));

@@ -5,10 +5,10 @@
 import assert from "assert";
 import { KeepAliveController } from "../lib/keepalive/mod.ts";
 import { parseSsTimer, querySockets } from "../lib/observe/ss.ts";
-import { HandleFinder, Probe } from "../lib/keepalive/handle_finder.ts";
-import { PosixBackend } from "../lib/keepalive/posix.ts";
-import { PLATFORMS } from "../lib/keepalive/constants.ts";
-import { parseIp } from "../lib/net/ip.ts";
+import { HandleCheck, HandleFinder } from "../lib/socket/handle_finder.ts";
+import { PosixSockets } from "../lib/socket/posix.ts";
+import { PLATFORMS } from "../lib/socket/platform.ts";
+import { parseIp } from "../lib/ip.ts";
 import { detectionTimeMs } from "../lib/keepalive/settings.ts";
 
 const linux = Deno.build.os === "linux";
@@ -43,7 +43,7 @@ Deno.test({
   ignore: !linux,
   async fn() {
     const controller = await KeepAliveController.create();
-    assert.ok(controller.backend, controller.fallbackReason ?? "");
+    assert.ok(controller.sockets, controller.fallbackReason ?? "");
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const [client, server] = await pair(listener);
     try {
@@ -140,35 +140,35 @@ Deno.test("IP parsing for sockaddr matching", () => {
   }
 });
 
-Deno.test("handle finder: never returns a handle the probe did not confirm", () => {
+Deno.test("handle finder: never returns a handle the check did not confirm", () => {
   const open = new Map<number, number>([[3, 0], [5, 0], [9, 1], [10, 2]]); // handle -> key
   const finder = new HandleFinder(3, 1, 4);
-  const prober = (want: number) => ({
+  const checker = (want: number) => ({
     lastKey: 0,
-    probe(h: number) {
+    check(h: number) {
       const key = open.get(h);
-      if (key === undefined) return Probe.Free;
-      if (key === 0) return Probe.NotConnected;
-      if (key === want) return Probe.Match;
+      if (key === undefined) return HandleCheck.Free;
+      if (key === 0) return HandleCheck.NotConnected;
+      if (key === want) return HandleCheck.Match;
       this.lastKey = key;
-      return Probe.Other;
+      return HandleCheck.Other;
     },
   });
-  assert.equal(finder.find(2, prober(2))?.handle, 10);
-  // Key 1 was passed over on the way: found with a single probe.
-  assert.deepEqual(finder.find(1, prober(1)), { handle: 9, probes: 1 });
-  assert.equal(finder.find(7, prober(7)), null);
+  assert.equal(finder.find(2, checker(2))?.handle, 10);
+  // Key 1 was passed over on the way: found with a single check.
+  assert.deepEqual(finder.find(1, checker(1)), { handle: 9, checks: 1 });
+  assert.equal(finder.find(7, checker(7)), null);
   // A released handle is tried first.
   open.set(9, 4);
   finder.release(9);
-  assert.deepEqual(finder.find(4, prober(4)), { handle: 9, probes: 1 });
+  assert.deepEqual(finder.find(4, checker(4)), { handle: 9, checks: 1 });
 });
 
 Deno.test({
   name: "descriptor lookup is amortised O(1): 2,000 connections, opened concurrently and reused",
   ignore: !linux,
   async fn() {
-    const backend = new PosixBackend(PLATFORMS.linux);
+    const sockets = new PosixSockets(PLATFORMS.linux);
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const n = 1000;
     const accepting = (async () => {
@@ -186,42 +186,43 @@ Deno.test({
     const servers = await accepting;
     const all = [...clients, ...servers];
     const handles = new Set<number>();
-    const start = backend.finder.totalProbes;
+    const start = sockets.finder.totalChecks;
     for (const conn of all) {
-      const found = backend.locate(conn);
+      const found = sockets.locate(conn);
       assert.ok(found, "connection not found");
       handles.add(found.handle);
       // The handle really is this connection's: the kernel's keep-alive option follows it.
-      backend.apply(found.handle, {
+      sockets.setKeepAlive(found.handle, {
         enabled: true,
         idleMs: 1000 + (conn.localAddr.port % 100) * 1000,
       });
       assert.equal(
-        backend.read(found.handle).values.idleMs,
+        sockets.readKeepAlive(found.handle).values.idleMs,
         1000 + (conn.localAddr.port % 100) * 1000,
       );
     }
     assert.equal(handles.size, all.length, "two connections mapped to one handle");
-    const probesPerConn = (backend.finder.totalProbes - start) / all.length;
-    assert.ok(probesPerConn < 3, `${probesPerConn.toFixed(2)} probes per connection`);
+    const checksPerConn = (sockets.finder.totalChecks - start) / all.length;
+    assert.ok(checksPerConn < 3, `${checksPerConn.toFixed(2)} checks per connection`);
 
     // Close half, open as many again: the freed descriptors are reused and found directly.
     for (const conn of clients.slice(0, n / 2)) {
-      backend.forget(backend.locate(conn)!.handle);
+      sockets.locate(conn);
+      sockets.release(conn);
       conn.close();
     }
-    const before = backend.finder.totalProbes;
-    const scansBefore = backend.finder.fullScans;
+    const before = sockets.finder.totalChecks;
+    const scansBefore = sockets.finder.fullScans;
     const again: Deno.TcpConn[] = [];
     for (let i = 0; i < n / 2; i++) {
       const accepted = listener.accept();
       again.push(await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
       again.push(await accepted);
-      for (const conn of again.slice(-2)) assert.ok(backend.locate(conn));
+      for (const conn of again.slice(-2)) assert.ok(sockets.locate(conn));
     }
-    const perReused = (backend.finder.totalProbes - before) / again.length;
-    assert.ok(perReused < 4, `${perReused.toFixed(2)} probes per connection after reuse`);
-    assert.equal(backend.finder.fullScans, scansBefore, "fell back to full scans");
+    const perReused = (sockets.finder.totalChecks - before) / again.length;
+    assert.ok(perReused < 4, `${perReused.toFixed(2)} checks per connection after reuse`);
+    assert.equal(sockets.finder.fullScans, scansBefore, "fell back to full scans");
     for (const conn of [...all.slice(n / 2), ...again]) conn.close();
     listener.close();
   },

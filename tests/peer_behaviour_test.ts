@@ -7,7 +7,7 @@ import assert from "assert";
 import { cliArgs, CliProcess, eventsOf, ROOT, startServer, which } from "./helpers/cli.ts";
 import { parseCaptureArgs } from "../capture.ts";
 import type { TcpkaEvent } from "../lib/events.ts";
-import { EventProcess } from "../lib/cli/event_process.ts";
+import { EventProcess } from "../lib/process/event_process.ts";
 
 const linux = Deno.build.os === "linux";
 const root = linux && Deno.uid() === 0;

@@ -1,26 +1,27 @@
 /**
  * The platform table against the numbers in each OS's headers, the Windows argument encodings, and
- * the Windows backend's logic run against a fake Winsock that behaves like Wine 8.0 (no TCP_KEEP*
+ * the Windows socket layer's logic run against a fake Winsock that behaves like Wine 8.0 (no TCP_KEEP*
  * socket options) or like Windows 10 1709+ (all of them), so it is checked on every OS.
  */
 import assert from "assert";
-import { platformFor, PLATFORMS } from "../lib/keepalive/constants.ts";
-import { HandleFinder, Probe } from "../lib/keepalive/handle_finder.ts";
-import { endpointOf, sockaddrMatches } from "../lib/keepalive/sockaddr.ts";
+import { platformFor, PLATFORMS } from "../lib/socket/platform.ts";
+import { HandleCheck, HandleFinder } from "../lib/socket/handle_finder.ts";
+import { addressKeyOf, decodeSockaddr, sockaddrMatches } from "../lib/socket/sockaddr.ts";
 import {
+  checkFromError,
   chooseMethod,
   encodeLinger,
   encodeTcpKeepalive,
   isUnsupportedOption,
-  probeFromError,
-  WindowsBackend,
-  type Winsock,
-  WINSOCK_SYMBOLS,
+  WindowsSockets,
   WSAEINVAL,
   WSAENOPROTOOPT,
   WSAENOTCONN,
   WSAENOTSOCK,
-} from "../lib/keepalive/windows.ts";
+} from "../lib/socket/windows.ts";
+import { type Winsock, WINSOCK_SYMBOLS } from "../lib/socket/winsock.ts";
+import { decodeTcpInfo } from "../lib/socket/posix.ts";
+import { formatIp, parseIp } from "../lib/ip.ts";
 
 Deno.test("Linux numbers (asm-generic/socket.h, netinet/tcp.h)", () => {
   const p = PLATFORMS.linux;
@@ -100,17 +101,17 @@ Deno.test("macOS sockaddr (length byte, then a one-byte family) matches only wit
   const d = PLATFORMS.darwin;
   const v4 = new Uint8Array(16);
   v4.set([16, d.afInet, 0x13, 0x88, 127, 0, 0, 1]); // sin_len, sin_family, port 5000, 127.0.0.1
-  const want4 = endpointOf({ transport: "tcp", hostname: "127.0.0.1", port: 5000 });
-  assert.ok(sockaddrMatches(v4, d.sockaddrLayout, d.afInet, d.afInet6, want4));
+  const want4 = addressKeyOf({ hostname: "127.0.0.1", port: 5000 });
+  assert.ok(sockaddrMatches(v4, d, want4));
   const l = PLATFORMS.linux;
-  assert.ok(!sockaddrMatches(v4, l.sockaddrLayout, l.afInet, l.afInet6, want4));
+  assert.ok(!sockaddrMatches(v4, l, want4));
 
   const v6 = new Uint8Array(28);
   v6.set([28, d.afInet6, 0x13, 0x89]); // port 5001
   v6[8 + 15] = 1; // ::1
-  const want6 = endpointOf({ transport: "tcp", hostname: "::1", port: 5001 });
-  assert.ok(sockaddrMatches(v6, d.sockaddrLayout, d.afInet, d.afInet6, want6));
-  assert.ok(!sockaddrMatches(v6, d.sockaddrLayout, d.afInet, d.afInet6, want4));
+  const want6 = addressKeyOf({ hostname: "::1", port: 5001 });
+  assert.ok(sockaddrMatches(v6, d, want6));
+  assert.ok(!sockaddrMatches(v6, d, want4));
 });
 
 Deno.test("struct tcp_keepalive: three little-endian u_longs, 12 bytes", () => {
@@ -151,10 +152,10 @@ Deno.test("Winsock signatures: SOCKET is pointer-sized, results are int", () => 
 });
 
 Deno.test("WSA errors: WSAENOTCONN/WSAEINVAL are sockets not ours; WSAENOTSOCK and the rest free", () => {
-  assert.equal(probeFromError(WSAENOTSOCK), Probe.Free);
-  assert.equal(probeFromError(WSAENOTCONN), Probe.NotConnected);
-  assert.equal(probeFromError(WSAEINVAL), Probe.NotConnected);
-  assert.equal(probeFromError(10093), Probe.Free); // WSANOTINITIALISED: never scan forever
+  assert.equal(checkFromError(WSAENOTSOCK), HandleCheck.Free);
+  assert.equal(checkFromError(WSAENOTCONN), HandleCheck.NotConnected);
+  assert.equal(checkFromError(WSAEINVAL), HandleCheck.NotConnected);
+  assert.equal(checkFromError(10093), HandleCheck.Free); // WSANOTINITIALISED: never scan forever
   assert.deepEqual([WSAEINVAL, WSAENOTSOCK, WSAENOPROTOOPT, WSAENOTCONN], [
     10022,
     10038,
@@ -175,7 +176,7 @@ Deno.test("method choice: setsockopt for whole seconds, SIO_KEEPALIVE_VALS for m
   assert.equal(chooseMethod({ enabled: true, count: 3 }, false), "setsockopt");
 });
 
-// ---- The backend against a fake Winsock ----
+// ---- The Windows socket layer against a fake Winsock ----
 
 interface FakeSocket {
   local: [number, number, number, number, number];
@@ -293,21 +294,26 @@ Deno.test("Windows handle search: multiples of 4, non-sockets skipped, the READM
   ws.add(100, 12345); // a listener: getpeername says WSAENOTCONN
   ws.add(120, 50000, 12345); // another connection
   ws.add(188, 50001, 12345); // ours
-  const backend = new WindowsBackend(PLATFORMS.windows, ws.symbols());
-  const found = backend.locate(fakeConn(50001, 12345));
-  assert.deepEqual(found, { handle: 188, probes: 47 }); // 4, 8, …, 188
-  // The connection passed over on the way is remembered: found with one probe.
-  assert.deepEqual(backend.locate(fakeConn(50000, 12345)), { handle: 120, probes: 1 });
+  const sockets = new WindowsSockets(PLATFORMS.windows, ws.symbols());
+  const found = sockets.locate(fakeConn(50001, 12345));
+  assert.deepEqual(found, { handle: 188, checks: 47 }); // 4, 8, …, 188
+  // The connection passed over on the way is remembered: found with one check.
+  assert.deepEqual(sockets.locate(fakeConn(50000, 12345)), { handle: 120, checks: 1 });
   // A connection that is not there: null, never a wrong handle.
-  assert.equal(backend.locate(fakeConn(50002, 12345)), null);
+  assert.equal(sockets.locate(fakeConn(50002, 12345)), null);
 });
 
 Deno.test("Wine-like Winsock: SIO_KEEPALIVE_VALS fallback, values as set, count not settable", () => {
   const ws = new FakeWinsock(false);
   ws.add(8, 50000, 12345);
   ws.add(12, 50001, 12345);
-  const backend = new WindowsBackend(PLATFORMS.windows, ws.symbols());
-  const applied = backend.apply(8, { enabled: true, idleMs: 1000, intervalMs: 1000, count: 3 });
+  const sockets = new WindowsSockets(PLATFORMS.windows, ws.symbols());
+  const applied = sockets.setKeepAlive(8, {
+    enabled: true,
+    idleMs: 1000,
+    intervalMs: 1000,
+    count: 3,
+  });
   assert.equal(applied.method, "sio_keepalive_vals");
   assert.deepEqual(ws.ioctls, [{
     handle: 8,
@@ -319,7 +325,7 @@ Deno.test("Wine-like Winsock: SIO_KEEPALIVE_VALS fallback, values as set, count 
   assert.match(notes, /count 3 was not applied/);
   assert.match(notes, /fixes it at 10/);
 
-  const read = backend.read(8);
+  const read = sockets.readKeepAlive(8);
   assert.equal(read.enabled, true);
   assert.deepEqual(read.values, { idleMs: 1000, intervalMs: 1000, count: 10 });
   assert.equal(read.source, "as-set");
@@ -328,32 +334,37 @@ Deno.test("Wine-like Winsock: SIO_KEEPALIVE_VALS fallback, values as set, count 
 
   // The refusal is remembered: the next connection goes straight to SIO_KEEPALIVE_VALS.
   const calls = ws.tcpSetCalls.length;
-  const second = backend.apply(12, { enabled: true, idleMs: 250, intervalMs: 2000 });
+  const second = sockets.setKeepAlive(12, { enabled: true, idleMs: 250, intervalMs: 2000 });
   assert.equal(second.method, "sio_keepalive_vals");
   assert.equal(ws.tcpSetCalls.length, calls);
   assert.deepEqual(ws.ioctls[1].bytes.slice(4), [250, 0, 0, 0, 0xd0, 7, 0, 0]);
-  assert.deepEqual(backend.read(12).values, { idleMs: 250, intervalMs: 2000, count: 10 });
+  assert.deepEqual(sockets.readKeepAlive(12).values, { idleMs: 250, intervalMs: 2000, count: 10 });
 
   // Only one time given: SIO sets both, and says the other is Windows' default.
-  const third = backend.apply(12, { enabled: true, idleMs: 5000 });
+  const third = sockets.setKeepAlive(12, { enabled: true, idleMs: 5000 });
   assert.match(third.notes.join("\n"), /interval 1s \(Windows' default\) was set too/);
-  assert.deepEqual(backend.read(12).values, { idleMs: 5000, intervalMs: 1000, count: 10 });
+  assert.deepEqual(sockets.readKeepAlive(12).values, { idleMs: 5000, intervalMs: 1000, count: 10 });
 
   // Off: SO_KEEPALIVE 0, nothing left "as set".
-  assert.equal(backend.apply(12, { enabled: false }).method, "off");
-  assert.equal(backend.read(12).enabled, false);
-  assert.deepEqual(backend.read(12).notes, []);
+  assert.equal(sockets.setKeepAlive(12, { enabled: false }).method, "off");
+  assert.equal(sockets.readKeepAlive(12).enabled, false);
+  assert.deepEqual(sockets.readKeepAlive(12).notes, []);
 });
 
 Deno.test("Windows 10-like Winsock: setsockopt in seconds, read back; ms values via SIO", () => {
   const ws = new FakeWinsock(true);
   ws.add(4, 50000, 12345);
-  const backend = new WindowsBackend(PLATFORMS.windows, ws.symbols());
-  const applied = backend.apply(4, { enabled: true, idleMs: 2000, intervalMs: 1000, count: 4 });
+  const sockets = new WindowsSockets(PLATFORMS.windows, ws.symbols());
+  const applied = sockets.setKeepAlive(4, {
+    enabled: true,
+    idleMs: 2000,
+    intervalMs: 1000,
+    count: 4,
+  });
   assert.deepEqual(applied, { method: "setsockopt", notes: [] });
   assert.deepEqual(ws.ioctls, []);
   assert.deepEqual(ws.tcpSetCalls, [3, 17, 16]);
-  const read = backend.read(4);
+  const read = sockets.readKeepAlive(4);
   assert.deepEqual(read, {
     enabled: true,
     values: { idleMs: 2000, intervalMs: 1000, count: 4 },
@@ -363,11 +374,11 @@ Deno.test("Windows 10-like Winsock: setsockopt in seconds, read back; ms values 
 
   // 1500 ms cannot be said in seconds: SIO_KEEPALIVE_VALS, and the ms value is reported as set
   // (getsockopt would round it to 1 s); the whole-second interval and the count are read back.
-  const ms = backend.apply(4, { enabled: true, idleMs: 1500, intervalMs: 1000, count: 3 });
+  const ms = sockets.setKeepAlive(4, { enabled: true, idleMs: 1500, intervalMs: 1000, count: 3 });
   assert.equal(ms.method, "sio_keepalive_vals");
   assert.match(ms.notes.join("\n"), /takes milliseconds/);
   assert.doesNotMatch(ms.notes.join("\n"), /count/);
-  const back = backend.read(4);
+  const back = sockets.readKeepAlive(4);
   assert.deepEqual(back.values, { idleMs: 1500, intervalMs: 1000, count: 3 });
   assert.equal(back.source, "as-set");
   assert.match(back.notes.join("\n"), /^idle 1.5s as set with SIO_KEEPALIVE_VALS/);
@@ -376,27 +387,97 @@ Deno.test("Windows 10-like Winsock: setsockopt in seconds, read back; ms values 
 Deno.test("Windows reset: SO_LINGER {1, 0} as two u_shorts; other errors are not swallowed", () => {
   const ws = new FakeWinsock(true);
   ws.add(4, 50000, 12345);
-  const backend = new WindowsBackend(PLATFORMS.windows, ws.symbols());
-  backend.reset(4);
+  const sockets = new WindowsSockets(PLATFORMS.windows, ws.symbols());
+  sockets.reset(4);
   assert.deepEqual(ws.sockets.get(4)!.linger, [1, 0, 0, 0]);
-  assert.throws(() => backend.reset(8), /setsockopt SO_LINGER failed \(WSA error 10038\)/);
+  assert.throws(() => sockets.reset(8), /setsockopt SO_LINGER failed \(WSA error 10038\)/);
 
   const broken = new FakeWinsock(true, 10055); // WSAENOBUFS: not "unsupported", so it surfaces
   broken.add(4, 50000, 12345);
-  const b = new WindowsBackend(PLATFORMS.windows, broken.symbols());
-  assert.throws(() => b.apply(4, { enabled: true, idleMs: 1000 }), /WSA error 10055/);
+  const b = new WindowsSockets(PLATFORMS.windows, broken.symbols());
+  assert.throws(() => b.setKeepAlive(4, { enabled: true, idleMs: 1000 }), /WSA error 10055/);
 });
 
 Deno.test("the Windows handle finder steps by 4 from 4", () => {
   const finder = new HandleFinder(PLATFORMS.windows.firstHandle, PLATFORMS.windows.handleStep);
-  const probed: number[] = [];
+  const checked: number[] = [];
   const found = finder.find(1, {
     lastKey: 0,
-    probe(h) {
-      probed.push(h);
-      return h === 16 ? Probe.Match : Probe.Free;
+    check(h) {
+      checked.push(h);
+      return h === 16 ? HandleCheck.Match : HandleCheck.Free;
     },
   });
-  assert.deepEqual(found, { handle: 16, probes: 4 });
-  assert.deepEqual(probed, [4, 8, 12, 16]);
+  assert.deepEqual(found, { handle: 16, checks: 4 });
+  assert.deepEqual(checked, [4, 8, 12, 16]);
+});
+
+Deno.test("epoll_event layout per architecture: packed on x86-64, padded on aarch64", () => {
+  const epoll = PLATFORMS.linux.epoll!;
+  assert.deepEqual(epoll.event.x86_64, { bytes: 12, dataOffset: 4 });
+  assert.deepEqual(epoll.event.aarch64, { bytes: 16, dataOffset: 8 });
+  assert.deepEqual([epoll.in, epoll.rdhup, epoll.oneshot], [0x001, 0x2000, 0x40000000]);
+  assert.deepEqual([epoll.ctlAdd, epoll.ctlMod, epoll.cloexec], [1, 3, 0o2000000]);
+  assert.equal(PLATFORMS.darwin.epoll, null);
+  assert.equal(PLATFORMS.windows.epoll, null);
+});
+
+Deno.test("struct tcp_info fields where include/uapi/linux/tcp.h puts them", () => {
+  const info = PLATFORMS.linux.tcpInfo!;
+  assert.equal(info.option, 11);
+  const f = info.fields;
+  assert.deepEqual(
+    [f.state, f.retransmits, f.probes, f.backoff].map((x) => [x.offset, x.bytes]),
+    [[0, 1], [2, 1], [3, 1], [4, 1]],
+  );
+  assert.deepEqual(
+    [f.rtoMicros, f.unacked, f.sacked, f.lastDataSentMs, f.lastDataRecvMs, f.lastAckRecvMs].map(
+      (x) => x.offset,
+    ),
+    [8, 24, 28, 44, 52, 56],
+  );
+  assert.equal(f.rttMicros.offset, 68);
+  assert.equal(f.totalRetrans.offset, 100);
+  assert.equal(info.states[1], "ESTABLISHED");
+  assert.equal(info.states[8], "CLOSE_WAIT");
+  assert.equal(info.states[10], "LISTEN");
+  // Decoding a hand-made struct (little-endian host) gives those fields back.
+  const buf = new Uint8Array(info.bytes);
+  const view = new DataView(buf.buffer);
+  buf.set([1, 0, 2, 3, 1]);
+  view.setUint32(24, 5, true);
+  view.setUint32(52, 1234, true);
+  view.setUint32(56, 567, true);
+  const decoded = decodeTcpInfo(buf, info);
+  assert.deepEqual(
+    [decoded.stateName, decoded.retransmits, decoded.probes, decoded.backoff, decoded.unacked],
+    ["ESTABLISHED", 2, 3, 1, 5],
+  );
+  assert.deepEqual([decoded.lastDataRecvMs, decoded.lastAckRecvMs], [1234, 567]);
+  // An older kernel's shorter struct: the missing fields read 0, never garbage.
+  assert.equal(decodeTcpInfo(buf.subarray(0, 40), info).lastDataRecvMs, 0);
+});
+
+Deno.test("sockaddrs decode to text in each layout", () => {
+  const l = PLATFORMS.linux, d = PLATFORMS.darwin;
+  const v4 = new Uint8Array(16);
+  v4.set([l.afInet, 0, 0x30, 0x39, 10, 1, 2, 3]);
+  assert.deepEqual(decodeSockaddr(v4, l), { hostname: "10.1.2.3", port: 12345 });
+  const v6 = new Uint8Array(28);
+  v6.set([28, d.afInet6, 0, 80]);
+  v6.set([0x20, 0x01, 0x0d, 0xb8], 8);
+  v6[23] = 1;
+  assert.deepEqual(decodeSockaddr(v6, d), { hostname: "2001:db8::1", port: 80 });
+  assert.equal(decodeSockaddr(new Uint8Array(16), l), null); // AF_UNSPEC
+});
+
+Deno.test("IPv6 text is RFC 5952: longest zero run compressed, IPv4-mapped dotted", () => {
+  const ip = (text: string) => formatIp(parseIp(text)!);
+  assert.equal(ip("::1"), "::1");
+  assert.equal(ip("::"), "::");
+  assert.equal(ip("2001:0db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");
+  assert.equal(ip("fe80:0:0:0:0:0:0:1"), "fe80::1");
+  assert.equal(ip("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7"); // a single zero group stays
+  assert.equal(ip("::ffff:10.0.0.1"), "::ffff:10.0.0.1");
+  assert.equal(ip("192.168.0.1"), "192.168.0.1");
 });

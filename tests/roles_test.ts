@@ -2,8 +2,8 @@
 import assert from "assert";
 import { cliArgs, CliProcess, eventsOf, ROOT, startServer } from "./helpers/cli.ts";
 import { querySockets } from "../lib/observe/ss.ts";
-import { PosixBackend } from "../lib/keepalive/posix.ts";
-import { PLATFORMS } from "../lib/keepalive/constants.ts";
+import { PosixSockets } from "../lib/socket/posix.ts";
+import { PLATFORMS } from "../lib/socket/platform.ts";
 import type { TcpkaEvent } from "../lib/events.ts";
 
 const linux = Deno.build.os === "linux";
@@ -121,7 +121,7 @@ Deno.test({
   ignore: !linux,
   async fn() {
     const { server, port } = await startServer(["--hold", "0"]);
-    const backend = new PosixBackend(PLATFORMS.linux);
+    const sockets = new PosixSockets(PLATFORMS.linux);
     try {
       // Data is echoed.
       const talker = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -135,7 +135,7 @@ Deno.test({
       const resetter = await Deno.connect({ hostname: "127.0.0.1", port });
       // Reset only once the server holds it: an RST still in the accept queue is another story.
       await server.waitFor((e) => e.type === "keepalive" && e.id === 2);
-      backend.reset(backend.locate(resetter)!.handle);
+      sockets.reset(sockets.locate(resetter)!.handle);
       resetter.close();
       await server.waitFor((e) => e.type === "closed" && e.reason === "peer-reset");
 

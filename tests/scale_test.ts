@@ -6,9 +6,9 @@
  * `deno task bench`'s job.
  */
 import assert from "assert";
-import { EventProcess } from "../lib/cli/event_process.ts";
+import { EventProcess } from "../lib/process/event_process.ts";
 import { KeepAliveController } from "../lib/keepalive/mod.ts";
-import { raiseBacklog, WANTED_BACKLOG } from "../lib/net/backlog.ts";
+import { raiseBacklog, WANTED_BACKLOG } from "../lib/roles/backlog.ts";
 import type { TcpkaEvent } from "../lib/events.ts";
 import { querySockets } from "../lib/observe/ss.ts";
 import { cliArgs, eventsOf, ROOT } from "./helpers/cli.ts";

@@ -2,7 +2,7 @@
  * tcpdump, run through Deno.Command with an argument list (never a shell), streaming
  * packet-buffered pcap on stdout. Its failures become one-line errors that say how to fix them.
  */
-import { RuntimeError, UsageError } from "../cli/errors.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 import { spawnChild } from "../process/shutdown.ts";
 
 export interface TcpdumpOptions {
@@ -30,7 +30,7 @@ export interface TcpdumpProcess {
   stop(): void;
 }
 
-export function tcpdumpArgs(options: TcpdumpOptions): string[] {
+function tcpdumpArgs(options: TcpdumpOptions): string[] {
   // --immediate-mode: without it libpcap hands packets over in blocks, up to a second late, and
   // the last ones before a stop can be lost.
   const args = ["-i", options.iface, "--immediate-mode"];
@@ -41,7 +41,7 @@ export function tcpdumpArgs(options: TcpdumpOptions): string[] {
   return args;
 }
 
-export function installHint(os: string = Deno.build.os): string {
+function installHint(os: string = Deno.build.os): string {
   switch (os) {
     case "windows":
       return "packet capture is not available on Windows (no tcpdump); capture with Wireshark or " +
@@ -55,7 +55,7 @@ export function installHint(os: string = Deno.build.os): string {
 }
 
 /** Turns tcpdump's stderr into the error the user should see, or null if it is not an error. */
-export function explainTcpdumpError(stderr: string, iface: string): Error | null {
+function explainTcpdumpError(stderr: string, iface: string): Error | null {
   const text = stderr.trim();
   if (/permission|not permitted|Operation not permitted/i.test(text)) {
     return new RuntimeError(

@@ -3,7 +3,7 @@
  * reachable), turning its long multi-sentence errors into one-line usage errors.
  */
 import { parseArgs } from "util";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../errors.ts";
 import { parseDuration } from "../duration.ts";
 
 export interface FlagSpec {
@@ -19,7 +19,7 @@ export interface ParsedFlags {
 }
 
 /** Parses `args` strictly against `specs`; every flag also gets `--help`/`-h`. */
-export function parseFlags(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
+export function parseCommandLine(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
   refuseNegatives(command, args, specs);
   try {
     const { values, positionals } = parseArgs({

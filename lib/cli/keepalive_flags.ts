@@ -1,10 +1,8 @@
 /** The keep-alive flags `client` and `server` share, and how they become a KeepAliveRequest. */
 import type { FlagSpecs, FlagValues } from "./flags.ts";
 import { durationFlag, integerFlag } from "./flags.ts";
-import { UsageError } from "./errors.ts";
-import type { KeepAliveRequest } from "../keepalive/mod.ts";
-import { validateRequest } from "../keepalive/settings.ts";
-import { platformFor } from "../keepalive/constants.ts";
+import { UsageError } from "../errors.ts";
+import { type KeepAliveRequest, validateRequestHere } from "../keepalive/settings.ts";
 
 export const KEEPALIVE_FLAGS: FlagSpecs = {
   period: { type: "string" },
@@ -54,8 +52,7 @@ export function keepAliveFromFlags(
     intervalMs: interval ?? base,
     count,
   };
-  const platform = platformFor(Deno.build.os);
-  const problem = platform ? validateRequest(request, platform) : null;
+  const problem = validateRequestHere(request);
   if (problem) throw new UsageError(`${command}: ${problem}`);
   return request;
 }

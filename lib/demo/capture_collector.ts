@@ -1,9 +1,9 @@
 /** Evidence from a live tcpdump capture: every packet, exactly timed, labelled on the way. */
 import { CaptureAnalyzer } from "../capture/analyzer.ts";
-import { PacketFormatter, packetJson } from "../capture/render.ts";
+import { PacketEvents } from "../capture/packet_events.ts";
 import { startTcpdump, type TcpdumpProcess } from "../capture/tcpdump.ts";
 import type { LabeledPacket } from "../flow/tracker.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type { ClientConnection, EvidenceCollector } from "./collector.ts";
 import { type CloseKind, type ConnectionEvidence, emptyEvidence } from "./evidence.ts";
 import type { Timeline } from "./timeline.ts";
@@ -30,15 +30,11 @@ export class CaptureCollector implements EvidenceCollector {
     const filter = `tcp port ${options.port}`;
     this.description = `a packet capture on ${options.iface} (tcpdump '${filter}')`;
     this.#tcpdump = startTcpdump({ iface: options.iface, filter, prefix: options.prefix });
-    const formatter = new PacketFormatter(timeline.style, false);
+    const events = new PacketEvents();
+    const wire = timeline.reporter(options.label ?? "wire");
     this.#analyzer = new CaptureAnalyzer((lp) => {
       this.#mark(lp);
-      timeline.line(
-        options.label ?? "wire",
-        lp.packet.tsMicros / 1000,
-        formatter.format(lp),
-        packetJson(lp),
-      );
+      wire.emit(events.packet(lp));
     });
   }
 

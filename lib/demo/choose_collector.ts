@@ -4,7 +4,7 @@ import { KernelCollector } from "./kernel_collector.ts";
 import { CaptureCollector } from "./capture_collector.ts";
 import type { Timeline } from "./timeline.ts";
 import type { EvidenceChoice, ObservationTarget } from "./seed.ts";
-import { defaultInterface } from "../../capture.ts";
+import { defaultInterface } from "../capture/interface.ts";
 
 /**
  * Starts the chosen collector. With "auto", a capture that cannot start (no tcpdump, no root)

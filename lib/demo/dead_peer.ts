@@ -5,9 +5,8 @@
  * packet. Only keep-alive can tell the client: after idle + interval × count unanswered probes
  * its kernel gives up, resets the connection and the client's read fails with ETIMEDOUT.
  */
-import type { ClientConfig } from "../../client.ts";
-import { UsageError } from "../cli/errors.ts";
-import type { EventProcess } from "../cli/event_process.ts";
+import type { ClientConfig } from "../roles/client.ts";
+import type { EventProcess } from "../process/event_process.ts";
 import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EventOf } from "../events.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
@@ -38,11 +37,6 @@ export async function runDeadPeerDemo(
   signal: AbortSignal,
 ): Promise<number> {
   requireRoot("demo --scenario dead-peer");
-  if (!client.keepalive.enabled) {
-    throw new UsageError(
-      "demo --scenario dead-peer: with --no-keepalive the client would wait forever; that is the point",
-    );
-  }
   const keepalive = { ...client.keepalive, count: client.keepalive.count ?? DEFAULT_COUNT };
   const timeline = new Timeline(json, "dead-peer");
   const port = client.port;

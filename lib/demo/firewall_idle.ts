@@ -9,9 +9,9 @@
  * (policy drop; established/related and new SYNs accepted) and a conntrack established-timeout of
  * --firewall-timeout, with nf_conntrack_tcp_loose=0 so a forgotten connection is not re-adopted.
  */
-import type { ClientConfig } from "../../client.ts";
-import { UsageError } from "../cli/errors.ts";
-import type { EventProcess } from "../cli/event_process.ts";
+import type { ClientConfig } from "../roles/client.ts";
+import { UsageError } from "../errors.ts";
+import type { EventProcess } from "../process/event_process.ts";
 import type { EventOf } from "../events.ts";
 import { formatDuration } from "../duration.ts";
 import { mustRun, run } from "../netns/run.ts";
@@ -24,16 +24,25 @@ import { Timeline } from "./timeline.ts";
 export interface FirewallConfig {
   firewallTimeoutMs: number;
   idleForMs: number;
-  periodMs: number;
-  /** Allow a period that cannot beat the timeout, to watch keep-alive fail too. */
+  /** The 'ka' client's keep-alive (the client flags --period, --idle, --interval, --count). */
+  keepalive: { idleMs: number; intervalMs: number; count?: number };
+  /** Both clients' TCP_USER_TIMEOUT (--user-timeout): when their unanswered data is given up. */
+  userTimeoutMs: number;
+  /** What both clients send after idling (--message). */
+  message: string;
+  /** Allow keep-alive timings that cannot beat the timeout, to watch keep-alive fail too. */
   showFailure: boolean;
 }
 
-export const FIREWALL_DEFAULTS: FirewallConfig = {
+/**
+ * Without TCP_USER_TIMEOUT Linux would retransmit for about 15 minutes (tcp_retries2) before a
+ * client heard that its data is lost.
+ */
+export const FIREWALL_DEFAULTS = {
   firewallTimeoutMs: 5000,
   idleForMs: 8000,
-  periodMs: 2000,
-  showFailure: false,
+  userTimeoutMs: 3000,
+  message: "still there?",
 };
 
 const NET = {
@@ -43,13 +52,20 @@ const NET = {
   server: "10.73.2.2",
 };
 
-/**
- * How long a client's data may stay unacknowledged (TCP_USER_TIMEOUT) before its kernel gives up
- * with ETIMEDOUT; without it, Linux would retransmit for about 15 minutes (tcp_retries2).
- */
-const USER_TIMEOUT_MS = 3000;
-/** How long the demo waits beyond that before calling it "no answer" itself. */
-const ECHO_WAIT_MS = USER_TIMEOUT_MS + 2000;
+/** How long the demo waits beyond the user timeout before calling it "no answer" itself. */
+const ECHO_MARGIN_MS = 2000;
+
+/** The longest silence keep-alive leaves: before the first probe, or between two. */
+function longestGap(config: FirewallConfig): number {
+  return Math.max(config.keepalive.idleMs, config.keepalive.intervalMs);
+}
+
+/** "every 2s", or "idle 3s, then every 2s" when they differ. */
+function keepAliveText({ keepalive: k }: FirewallConfig): string {
+  return k.idleMs === k.intervalMs
+    ? `every ${formatDuration(k.intervalMs)}`
+    : `idle ${formatDuration(k.idleMs)}, then every ${formatDuration(k.intervalMs)}`;
+}
 
 function rules(): string {
   return `table inet tcpka_fw {
@@ -63,7 +79,7 @@ function rules(): string {
 `;
 }
 
-/** Refuses settings that cannot show the effect, in one line each. */
+/** Refuses settings that cannot show the effect, in one line each (before any side effect). */
 export function validateFirewall(config: FirewallConfig): void {
   const t = formatDuration(config.firewallTimeoutMs);
   if (config.firewallTimeoutMs < 1000 || config.firewallTimeoutMs % 1000 !== 0) {
@@ -79,11 +95,15 @@ export function validateFirewall(config: FirewallConfig): void {
         `or the firewall never forgets the idle connection`,
     );
   }
-  if (config.periodMs >= config.firewallTimeoutMs && !config.showFailure) {
+  if (longestGap(config) >= config.firewallTimeoutMs && !config.showFailure) {
+    const k = config.keepalive;
+    const what = k.idleMs === k.intervalMs
+      ? `--period of ${formatDuration(k.intervalMs)}`
+      : k.idleMs >= k.intervalMs
+      ? `--idle of ${formatDuration(k.idleMs)}`
+      : `--interval of ${formatDuration(k.intervalMs)}`;
     throw new UsageError(
-      `demo: a keep-alive --period of ${
-        formatDuration(config.periodMs)
-      } cannot beat a ${t} firewall ` +
+      `demo: a keep-alive ${what} cannot beat a ${t} firewall ` +
         `timeout; choose a shorter period, or add --show-failure to watch it fail`,
     );
   }
@@ -108,7 +128,6 @@ export async function runFirewallIdleDemo(
   signal: AbortSignal,
 ): Promise<number> {
   requireRoot("demo --scenario firewall-idle");
-  validateFirewall(fw);
   const timeline = new Timeline(json, "firewall-idle");
   const port = client.port;
   const topology = await Topology.create(["client", "router", "server"], [
@@ -140,15 +159,19 @@ export async function runFirewallIdleDemo(
       "--send-after",
       `${fw.idleForMs}ms`,
       "--message",
-      "still there?",
+      fw.message,
       "--user-timeout",
-      `${USER_TIMEOUT_MS}ms`,
+      `${fw.userTimeoutMs}ms`,
     ];
+    const { idleMs, intervalMs, count } = fw.keepalive;
     const withKa = startRole(topology, "client", timeline, "ka", [
       ...common,
       ...idle,
-      "--period",
-      `${fw.periodMs}ms`,
+      "--idle",
+      `${idleMs}ms`,
+      "--interval",
+      `${intervalMs}ms`,
+      ...(count === undefined ? [] : ["--count", String(count)]),
     ]);
     const withoutKa = startRole(topology, "client", timeline, "no-ka", [
       ...common,
@@ -157,13 +180,14 @@ export async function runFirewallIdleDemo(
     ]);
     children.push(withKa, withoutKa);
     timeline.note(
-      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive every ` +
-        `${formatDuration(fw.periodMs)}, 'no-ka' without; then each sends a message and waits ` +
-        `for the echo (each gives up after ${formatDuration(USER_TIMEOUT_MS)} of unacknowledged ` +
+      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
+        `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +
+        `for the echo (each gives up after ${formatDuration(fw.userTimeoutMs)} of unacknowledged ` +
         "data: TCP_USER_TIMEOUT)",
     );
 
-    const deadline = fw.idleForMs + ECHO_WAIT_MS + 2000;
+    const echoWaitMs = fw.userTimeoutMs + ECHO_MARGIN_MS;
+    const deadline = fw.idleForMs + echoWaitMs + 2000;
     const results = await Promise.all([withKa, withoutKa].map((p) => settle(p, deadline, signal)));
     await new Promise((r) => setTimeout(r, 300));
     for (const c of captures) await c.stop();
@@ -174,11 +198,12 @@ export async function runFirewallIdleDemo(
     const outcomes: Outcome[] = [
       outcome(
         "ka",
-        `every ${formatDuration(fw.periodMs)}`,
-        fw.periodMs < fw.firewallTimeoutMs,
+        keepAliveText(fw),
+        longestGap(fw) < fw.firewallTimeoutMs,
         results[0],
+        fw.userTimeoutMs,
       ),
-      outcome("no-ka", "off", false, results[1]),
+      outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
     ];
     printVerdict(timeline, fw, outcomes);
     return outcomes.every((o) => o.echoed === o.expectEcho) ? 0 : 1;
@@ -252,16 +277,22 @@ async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal):
   return { echo, closed, waitedMs: performance.now() - started };
 }
 
-function outcome(name: string, keepalive: string, expectEcho: boolean, s: Settled): Outcome {
+function outcome(
+  name: string,
+  keepalive: string,
+  expectEcho: boolean,
+  s: Settled,
+  userTimeoutMs: number,
+): Outcome {
   let result: string;
-  if (s.echo) result = `echo received (round trip ${s.echo.rttMs.toFixed(1)}ms)`;
+  if (s.echo) result = `echo received (round trip ${formatDuration(s.echo.rttMs)})`;
   else if (s.closed?.reason === "timed-out") {
-    result = `no answer: ETIMEDOUT after ${formatDuration(USER_TIMEOUT_MS)} of retransmitting`;
+    result = `no answer: ETIMEDOUT after ${formatDuration(userTimeoutMs)} of retransmitting`;
   } else if (s.closed) {
     result = `no answer: ${s.closed.reason}${s.closed.error ? ` (${s.closed.error})` : ""}`;
   } else {
     result = `no answer within ${
-      formatDuration(ECHO_WAIT_MS)
+      formatDuration(userTimeoutMs + ECHO_MARGIN_MS)
     }: the data is retransmitted and dropped`;
   }
   const error = s.echo
@@ -303,7 +334,8 @@ function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[
       pass: o.echoed === o.expectEcho,
       values: {
         configured: {
-          keepaliveMs: o.name === "ka" ? fw.periodMs : null,
+          keepaliveIdleMs: o.name === "ka" ? fw.keepalive.idleMs : null,
+          keepaliveIntervalMs: o.name === "ka" ? fw.keepalive.intervalMs : null,
           idleMs: fw.idleForMs,
           firewallTimeoutMs: fw.firewallTimeoutMs,
           result: o.expectEcho ? "echo" : "no-answer",

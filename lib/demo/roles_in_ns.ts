@@ -1,6 +1,6 @@
 /** Starting tcpka roles inside a scenario's namespaces, their events joining the timeline. */
-import { EventProcess } from "../cli/event_process.ts";
-import { selfCommand } from "../cli/self.ts";
+import { EventProcess } from "../process/event_process.ts";
+import { selfCommand } from "../process/self.ts";
 import type { Topology } from "../netns/topology.ts";
 import type { Timeline } from "./timeline.ts";
 

@@ -2,12 +2,12 @@
  * The Go example's three terminals in one run: server, client and an observer together, then a
  * verdict comparing what keep-alive was configured to do with what was observed.
  */
-import { type ClientConfig, runClient } from "../../client.ts";
-import { listenOrExplain, runServer } from "../../server.ts";
+import { type ClientConfig, runClient } from "../roles/client.ts";
+import { listenOrExplain, runServer } from "../roles/server.ts";
 import type { TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 import type { ClientConnection, EvidenceCollector } from "./collector.ts";
 import { judge } from "./verdict.ts";
 import { Timeline } from "./timeline.ts";
@@ -39,7 +39,7 @@ export type CollectorFactory = (
 ) => Promise<{ collector: EvidenceCollector; fallbackReason?: string }>;
 
 /** Passes events on to `inner`, letting the demo watch them go by. */
-export function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
+function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
   return {
     emit(e) {
       onEvent(e);
@@ -53,15 +53,15 @@ export function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter
  * The requested port; when the default port is taken, a free one (so the demo runs beside a real
  * server). A port given explicitly is honoured or refused, never moved.
  */
-export function choosePort(
+function choosePort(
   host: string,
   wanted: number,
   explicit = false,
 ): { port: number; moved: boolean } {
   const free = () => {
-    const probe = listenOrExplain(host, 0);
-    const port = probe.addr.port;
-    probe.close();
+    const trial = listenOrExplain(host, 0);
+    const port = trial.addr.port;
+    trial.close();
     return port;
   };
   if (wanted === 0) return { port: free(), moved: false };

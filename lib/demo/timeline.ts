@@ -6,8 +6,7 @@
 import type { Observation } from "../observe/keepalive_observer.ts";
 import { createReporter, type Reporter } from "../report/reporter.ts";
 import { formatObservation } from "../report/observations.ts";
-import { clockTime, LABEL_WIDTH } from "../report/human.ts";
-import { makeStyler, stdoutWantsColor } from "../report/style.ts";
+import { makeStyler, stdoutWantsColor, type Styler } from "../report/style.ts";
 import { flushOutput, writeLine } from "../report/output.ts";
 import { jsonLine } from "../report/json_view.ts";
 import { onCleanup } from "../process/shutdown.ts";
@@ -26,7 +25,7 @@ export interface TableRow {
 export class Timeline {
   readonly json: boolean;
   readonly scenario: Scenario;
-  readonly style: ReturnType<typeof makeStyler>;
+  readonly style: Styler;
   readonly #order = new TimeOrder(writeLine);
 
   constructor(json: boolean, scenario: Scenario) {
@@ -65,18 +64,6 @@ export class Timeline {
     this.#add(
       o.time,
       this.json ? () => jsonLine(o, "kernel") : formatObservation(o, this.style, "kernel"),
-    );
-  }
-
-  /** A pre-formatted line from another source (the wire), or its JSON object. */
-  line(label: string, time: number, text: string, json: Record<string, unknown>): void {
-    this.#add(
-      time,
-      this.json
-        ? () => jsonLine(json, label)
-        : `${this.style("dim", clockTime(time))}  ${
-          this.style("cyan", label.padEnd(LABEL_WIDTH))
-        } ${text}`,
     );
   }
 

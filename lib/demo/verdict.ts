@@ -40,8 +40,6 @@ export interface Expectation {
   detectMs?: number;
 }
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(3)}s`;
-
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -57,7 +55,7 @@ function timingRow(
     check,
     values: { configured: { ms: configuredMs }, observed: { ms: observedMs } },
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
-    observed: observedMs === null ? "none seen" : seconds(observedMs),
+    observed: observedMs === null ? "none seen" : formatDuration(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
       Math.abs(observedMs - configuredMs) <= TOLERANCE_MS,
   };
@@ -110,14 +108,16 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
       };
     }
     if (gaps.length > 1) {
-      interval.observed += ` median (${seconds(Math.min(...gaps))}–${seconds(Math.max(...gaps))})`;
+      interval.observed += ` median (${formatDuration(Math.min(...gaps))}–${
+        formatDuration(Math.max(...gaps))
+      })`;
       interval.pass &&= gaps.every((g) => Math.abs(g - ka.intervalMs!) <= TOLERANCE_MS);
     }
     rows.push(interval);
     rows.push(probeCountRow(expect, ka, probes.filter((p) => p.answered).length, probes.length));
   }
   const close = evidence.close;
-  const closeAt = close && start !== null ? ` at ${seconds(close.time - start)}` : "";
+  const closeAt = close && start !== null ? ` at ${formatDuration(close.time - start)}` : "";
   const expectedCloseAt = expect.close === "timed-out" && expect.detectMs !== undefined
     ? ` after ${formatDuration(expect.detectMs)}`
     : expect.holdMs > 0 && expect.close === "fin-by-client"

@@ -1,90 +1,86 @@
 /**
- * Keep-alive control for a Deno TCP connection: enable it with idle, interval and count, then read
- * back what the kernel really uses. Deno's own `setKeepAlive` is only on/off; the timings need the
- * socket's OS handle, reached through FFI. Without FFI (or on an unknown OS) it falls back to
- * on/off and reports the system defaults that then apply.
+ * Keep-alive on a connection: enable it with idle, interval and count, then read back what the
+ * kernel really uses, and say where the values came from. Deno's own `setKeepAlive` is only on/off;
+ * the timings go through the OS socket layer (lib/socket/). Without it (no FFI, an unknown OS) it
+ * falls back to on/off and reports the system defaults that then apply.
  */
-import { platformFor, type PlatformTable } from "./constants.ts";
-import type { SocketOptionsBackend } from "./backend.ts";
-import { PosixBackend } from "./posix.ts";
-import { WindowsBackend } from "./windows.ts";
+import { openSockets, type Sockets } from "../socket/mod.ts";
 import { readSystemDefaults, type SystemDefaults } from "./system_defaults.ts";
 import type { KeepAliveReport, KeepAliveRequest } from "./settings.ts";
 
 export type { KeepAliveReport, KeepAliveRequest, KeepAliveValues } from "./settings.ts";
 
 export class KeepAliveController {
-  readonly backend: SocketOptionsBackend | null;
+  /** The OS socket layer, or null when timings cannot be set (see fallbackReason). */
+  readonly sockets: Sockets | null;
   /** Why timings cannot be set, when they cannot. */
   readonly fallbackReason: string | null;
   readonly #defaults: SystemDefaults | null;
-  readonly #handles = new WeakMap<Deno.TcpConn, number>();
 
   private constructor(
-    backend: SocketOptionsBackend | null,
+    sockets: Sockets | null,
     reason: string | null,
     defaults: SystemDefaults | null,
   ) {
-    this.backend = backend;
+    this.sockets = sockets;
     this.fallbackReason = reason;
     this.#defaults = defaults;
   }
 
   static async create(os: string = Deno.build.os): Promise<KeepAliveController> {
-    const platform = platformFor(os);
-    let reason: string | null = null;
-    let backend: SocketOptionsBackend | null = null;
-    if (!platform) {
-      reason = `keep-alive timings are not supported on ${os}`;
-    } else if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-      reason = "setting keep-alive timings needs --allow-ffi";
-    } else {
-      try {
-        backend = platform.os === "windows"
-          ? await loadWindowsBackend(platform)
-          : new PosixBackend(platform);
-      } catch (err) {
-        reason = `cannot load ${platform.library}: ${(err as Error).message}`;
-      }
-    }
-    const defaults = backend ? null : await readSystemDefaults(os);
-    return new KeepAliveController(backend, reason, defaults);
+    const { sockets, reason } = openSockets(os);
+    const defaults = sockets ? null : await readSystemDefaults(os);
+    return new KeepAliveController(sockets, reason, defaults);
   }
 
   /** Applies `request` to `conn` and reports what is in force. Never throws for OS refusals. */
   apply(conn: Deno.TcpConn, request: KeepAliveRequest): KeepAliveReport {
-    if (!this.backend) return this.#onOff(conn, request, [this.fallbackReason!]);
+    if (!this.sockets) return this.#onOff(conn, request, [this.fallbackReason!]);
     const started = performance.now();
-    const found = this.backend.locate(conn);
+    const found = this.sockets.locate(conn);
     const micros = Math.round((performance.now() - started) * 1000);
     if (!found) {
       return this.#onOff(conn, request, ["could not find this connection's socket handle"]);
     }
-    this.#handles.set(conn, found.handle);
-    const lookup = { handle: found.handle, probes: found.probes, micros };
+    return this.applyToHandle(found.handle, request, { ...found, micros });
+  }
+
+  /**
+   * Applies `request` to the socket behind `handle` (a descriptor found for a connection of ours, or
+   * one duplicated from another process) and reports what is in force. Never throws for OS
+   * refusals; needs the socket layer (check `sockets` first).
+   */
+  applyToHandle(
+    handle: number,
+    request: KeepAliveRequest,
+    lookup?: KeepAliveReport["lookup"],
+  ): KeepAliveReport {
+    const sockets = this.sockets;
+    if (!sockets) throw new Error(this.fallbackReason ?? "no socket layer");
     const notes: string[] = [];
     let method: KeepAliveReport["method"] = request.enabled ? "setsockopt" : "off";
     try {
-      const applied = this.backend.apply(found.handle, request);
+      const applied = sockets.setKeepAlive(handle, request);
       method = applied.method;
       notes.push(...applied.notes);
     } catch (err) {
       notes.push((err as Error).message);
     }
+    const looked = lookup ? { lookup } : {};
     try {
-      const readBack = this.backend.read(found.handle, request.userTimeoutMs !== undefined);
-      notes.push(...readBack.notes);
+      const reading = sockets.readKeepAlive(handle, request.userTimeoutMs !== undefined);
+      notes.push(...reading.notes);
       return {
         requested: request,
-        enabled: readBack.enabled,
-        effective: readBack.values,
-        source: readBack.source ?? "socket",
-        ...(request.userTimeoutMs !== undefined && readBack.userTimeoutMs !== undefined
-          ? { userTimeoutMs: readBack.userTimeoutMs }
+        enabled: reading.enabled,
+        effective: reading.values,
+        source: reading.source ?? "socket",
+        ...(request.userTimeoutMs !== undefined && reading.userTimeoutMs !== undefined
+          ? { userTimeoutMs: reading.userTimeoutMs }
           : {}),
         method,
         notes,
-        lookup,
+        ...looked,
       };
     } catch (err) {
       notes.push((err as Error).message);
@@ -95,7 +91,7 @@ export class KeepAliveController {
         source: "unknown",
         method,
         notes,
-        lookup,
+        ...looked,
       };
     }
   }
@@ -105,10 +101,10 @@ export class KeepAliveController {
    * possible (no FFI, handle unknown), so the caller can say so.
    */
   reset(conn: Deno.TcpConn): boolean {
-    const handle = this.#handles.get(conn);
-    if (handle === undefined || !this.backend) return false;
+    const handle = this.sockets?.handleOf(conn);
+    if (handle === undefined || !this.sockets) return false;
     try {
-      this.backend.reset(handle);
+      this.sockets.reset(handle);
       return true;
     } catch {
       return false;
@@ -117,10 +113,7 @@ export class KeepAliveController {
 
   /** Call when `conn` is closed: its handle is then the likeliest home of the next connection. */
   release(conn: Deno.TcpConn): void {
-    const handle = this.#handles.get(conn);
-    if (handle === undefined || !this.backend) return;
-    this.#handles.delete(conn);
-    this.backend.forget(handle);
+    this.sockets?.release(conn);
   }
 
   #onOff(conn: Deno.TcpConn, request: KeepAliveRequest, why: string[]): KeepAliveReport {
@@ -147,8 +140,4 @@ export class KeepAliveController {
       notes,
     };
   }
-}
-
-function loadWindowsBackend(platform: PlatformTable): Promise<SocketOptionsBackend> {
-  return Promise.resolve(new WindowsBackend(platform));
 }

@@ -1,35 +1,16 @@
 /** What the user asks of keep-alive, what the kernel reports back, and whether a platform can do it. */
-import type { PlatformTable } from "./constants.ts";
+import {
+  type ApplyMethod,
+  type KeepAliveRequest,
+  type KeepAliveValues,
+  platformFor,
+  type PlatformTable,
+  type ValuesSource,
+} from "../socket/mod.ts";
 import { formatDuration } from "../duration.ts";
 
-export interface KeepAliveRequest {
-  enabled: boolean;
-  /** Unset fields keep the system default; the read-back shows what that default is. */
-  idleMs?: number;
-  intervalMs?: number;
-  count?: number;
-  /**
-   * TCP_USER_TIMEOUT: give up when sent data stays unacknowledged this long (Linux). Independent
-   * of keep-alive; with keep-alive on, Linux also uses it to decide that a silent peer is dead.
-   */
-  userTimeoutMs?: number;
-}
-
-export interface KeepAliveValues {
-  idleMs: number | null;
-  intervalMs: number | null;
-  count: number | null;
-}
-
-/**
- * `socket`: read back from this connection with getsockopt (the truth).
- * `system-defaults`: options could not be set; these are the system-wide values that then apply.
- * `as-set`: set on this socket but not all readable back (Windows SIO_KEEPALIVE_VALS): what was set,
- *   with notes naming the values that could not be read.
- * `unknown`: neither could be read.
- */
-export type ValuesSource = "socket" | "as-set" | "system-defaults" | "unknown";
-export type ApplyMethod = "setsockopt" | "sio_keepalive_vals" | "on-off" | "off";
+// The socket layer sets and reads these; the domain names them for everyone above.
+export type { ApplyMethod, KeepAliveRequest, KeepAliveValues, ValuesSource };
 
 export interface KeepAliveReport {
   requested: KeepAliveRequest;
@@ -41,8 +22,11 @@ export interface KeepAliveReport {
   userTimeoutMs?: number;
   /** Why something requested is not in force, in the user's words. */
   notes: string[];
-  /** How the socket's handle was found: for the cost of descriptor lookup at scale. */
-  lookup?: { handle: number; probes: number; micros: number };
+  /**
+   * How the socket's handle was found, for the cost of descriptor lookup at scale: `checks` is the
+   * number of candidate handles looked at (getsockname/getpeername), not keep-alive probes.
+   */
+  lookup?: { handle: number; checks: number; micros: number };
 }
 
 /** Checks a request against what the platform's options can represent; returns an error or null. */
@@ -81,6 +65,12 @@ export function validateRequest(req: KeepAliveRequest, platform: PlatformTable):
     : null;
   return userTimeoutError ?? checkTime("idle", req.idleMs, platform.maxIdleSeconds) ??
     checkTime("interval", req.intervalMs, platform.maxIntervalSeconds) ?? countError;
+}
+
+/** validateRequest against this OS's limits (none known: no objection). */
+export function validateRequestHere(req: KeepAliveRequest, os = Deno.build.os): string | null {
+  const platform = platformFor(os);
+  return platform ? validateRequest(req, platform) : null;
 }
 
 const OS_NAMES: Record<PlatformTable["os"], string> = {

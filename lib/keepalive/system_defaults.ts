@@ -2,7 +2,7 @@
  * The system-wide keep-alive timings a socket gets when its own options cannot be set. Deno
  * demands --allow-all for any path under /proc, so without it these come from `sysctl`.
  */
-import type { SupportedOs } from "./constants.ts";
+import type { SupportedOs } from "../socket/mod.ts";
 import type { KeepAliveValues } from "./settings.ts";
 
 export interface SystemDefaults {

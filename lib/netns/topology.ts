@@ -4,7 +4,7 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
-import { RuntimeError } from "../cli/errors.ts";
+import { RuntimeError } from "../errors.ts";
 import { onCleanup, shutdownSignal } from "../process/shutdown.ts";
 
 /**
@@ -155,8 +155,8 @@ export async function removeStale(): Promise<string[]> {
   return removed;
 }
 
-/** Names of our namespaces currently present (tests assert none are left behind). */
-export async function listOurNamespaces(): Promise<string[]> {
+/** Names of our namespaces currently present. */
+async function listOurNamespaces(): Promise<string[]> {
   const list = await run(["ip", "netns", "list"]);
   return list.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter((n) => n?.startsWith(PREFIX));
 }

@@ -1,12 +1,15 @@
-/** The human view of the event stream: one timestamped line per event. */
+/**
+ * The human view of the event stream: one timestamped line per event; capture's packets one
+ * aligned line each and its connection summaries a block each (packets.ts).
+ */
 import { type EndReason, type EventOf, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport, KeepAliveValues } from "../keepalive/mod.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
-import { formatDuration } from "../duration.ts";
+import { formatClock, formatDuration } from "../duration.ts";
+import type { Styler } from "./style.ts";
+import { formatConnectionSummary, PacketLines } from "./packets.ts";
 
-type Styler = (style: "red" | "green" | "yellow" | "dim" | "bold" | "cyan", text: string) => string;
-
-export const END_REASON_TEXT: Record<EndReason, string> = {
+const END_REASON_TEXT: Record<EndReason, string> = {
   "hold-expired": "closed by us after the hold time",
   "peer-closed": "closed by the peer (FIN)",
   "peer-reset": "reset by the peer (RST)",
@@ -17,27 +20,73 @@ export const END_REASON_TEXT: Record<EndReason, string> = {
   "error": "failed",
 };
 
-export function clockTime(epochMs: number): string {
-  const d = new Date(epochMs);
-  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${
-    pad(d.getMilliseconds(), 3)
-  }`;
-}
+/**
+ * Formats events as lines (without the trailing newline); none for events with no human view.
+ * Stateful: it remembers repeated packet text, and sets connection summaries apart from packets
+ * with a blank line.
+ */
+export class HumanView {
+  readonly #style: Styler;
+  readonly #label: string | undefined;
+  readonly #packets: PacketLines;
+  /** The last lines written were a connection summary. */
+  #inSummaries = false;
 
-/** Formats an event as lines (without the trailing newline); empty for events with no human view. */
-export function formatEvent(event: TcpkaEvent, style: Styler, label?: string): string[] {
-  const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
-  const prefix = style("dim", clockTime(event.time)) + "  " + tag;
-  const indent = " ".repeat(14 + (label ? LABEL_WIDTH + 1 : 0));
-  const lines = formatBody(event, style);
-  return lines.map((line, i) => (i === 0 ? prefix : indent) + line);
+  /** `label` names the source when several share one timeline (the demo's "client", "wire"). */
+  constructor(style: Styler, label?: string) {
+    this.#style = style;
+    this.#label = label;
+    this.#packets = new PacketLines(style);
+  }
+
+  format(event: TcpkaEvent): string[] {
+    const style = this.#style;
+    const label = this.#label;
+    switch (event.type) {
+      case "packet": {
+        // Alone, a packet line carries the capture time to the microsecond, as tcpdump does.
+        const line = label === undefined
+          ? this.#packets.format(event, true)
+          : this.#prefix(event.time) + this.#packets.format(event, false);
+        if (!this.#inSummaries) return [line];
+        this.#inSummaries = false;
+        return ["", line];
+      }
+      case "connection-summary": {
+        this.#packets.forget(event.flow);
+        const lines = formatConnectionSummary(event, style);
+        if (this.#inSummaries) return lines;
+        this.#inSummaries = true;
+        return ["", ...lines];
+      }
+      case "end":
+        return event.connections === 0
+          ? ["", `No TCP connections seen (${event.packets} TCP packets).`]
+          : [];
+      case "capturing": // said on stderr by the capture role, so stdout keeps only packets
+        return [];
+    }
+    const indent = " ".repeat(14 + (label ? LABEL_WIDTH + 1 : 0));
+    const prefix = this.#prefix(event.time);
+    return formatBody(event, style).map((line, i) => (i === 0 ? prefix : indent) + line);
+  }
+
+  #prefix(time: number): string {
+    const label = this.#label;
+    const tag = label ? this.#style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
+    return this.#style("dim", formatClock(time)) + "  " + tag;
+  }
 }
 
 /** Width of the source column in shared timelines ("client", "server", "wire", "kernel"). */
 export const LABEL_WIDTH = 6;
 
-function formatBody(event: TcpkaEvent, style: Styler): string[] {
+type RoleEvent = Exclude<
+  TcpkaEvent,
+  { type: "packet" | "connection-summary" | "end" | "capturing" }
+>;
+
+function formatBody(event: RoleEvent, style: Styler): string[] {
   switch (event.type) {
     case "listening":
       return [
@@ -59,15 +108,15 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
       return formatKeepAlive(event.id, event.report, style);
     case "sent":
       return [
-        `#${event.id} sent ${event.bytes} bytes after ${formatSeconds(event.afterIdleMs)} idle`,
+        `#${event.id} sent ${event.bytes} bytes after ${formatDuration(event.afterIdleMs)} idle`,
       ];
     case "echo":
       return [
         style(
           "green",
           `#${event.id} echo received (${event.bytes} bytes, round trip ${
-            event.rttMs.toFixed(1)
-          }ms)`,
+            formatDuration(event.rttMs)
+          })`,
         ),
       ];
     case "unexpected-reply":
@@ -75,8 +124,8 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
         style(
           "red",
           `#${event.id} unexpected reply (${event.bytes} bytes, round trip ${
-            event.rttMs.toFixed(1)
-          }ms): ${JSON.stringify(event.text)}`,
+            formatDuration(event.rttMs)
+          }): ${JSON.stringify(event.text)}`,
         ),
       ];
     case "warning":
@@ -88,7 +137,7 @@ function formatBody(event: TcpkaEvent, style: Styler): string[] {
     case "closed": {
       const text = `#${event.id} ${END_REASON_TEXT[event.reason]}${
         event.error && event.reason === "error" ? `: ${event.error}` : ""
-      } (open ${formatSeconds(event.durationMs)})`;
+      } (open ${formatDuration(event.durationMs)})`;
       const failed = FAILED_REASONS.has(event.reason);
       return [failed ? style("red", text) : text];
     }
@@ -135,7 +184,7 @@ function sourceText(report: KeepAliveReport): string {
   }
 }
 
-export function formatValues(values: KeepAliveValues): string {
+function formatValues(values: KeepAliveValues): string {
   const t = (ms: number | null) => (ms === null ? "?" : formatDuration(ms));
   return `idle ${t(values.idleMs)}, interval ${t(values.intervalMs)}, count ${values.count ?? "?"}`;
 }
@@ -152,8 +201,4 @@ function formatSummary(event: EventOf<"summary">, style: Styler): string {
   return style("bold", "summary: ") +
     `${event.connections} connection${event.connections === 1 ? "" : "s"} ${noun}${failed}` +
     reset + (ended ? `; ended: ${ended}` : "");
-}
-
-export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
 }

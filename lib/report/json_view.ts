@@ -5,7 +5,7 @@
  * other, so no command can drift from the documented shape.
  */
 
-import { formatEndpoint } from "../net/ip.ts";
+import { formatEndpoint } from "../ip.ts";
 
 /** docs/json.md's schema version; bumped when a field is removed or changes meaning. */
 export const JSON_SCHEMA_VERSION = 1;

@@ -1,18 +1,16 @@
 /** The human view of kernel-table observations (`watch`, and the demo without a capture). */
 import type { Observation } from "../observe/keepalive_observer.ts";
-import { clockTime, LABEL_WIDTH } from "./human.ts";
-import { makeStyler, stdoutWantsColor } from "./style.ts";
+import { LABEL_WIDTH } from "./human.ts";
+import { makeStyler, stdoutWantsColor, type Styler } from "./style.ts";
 import { writeLine } from "./output.ts";
 import { jsonLine } from "./json_view.ts";
-
-type Styler = ReturnType<typeof makeStyler>;
+import { formatClock, formatDuration } from "../duration.ts";
 
 export function formatObservation(o: Observation, style: Styler, label?: string): string {
   const tag = label ? style("cyan", label.padEnd(LABEL_WIDTH)) + " " : "";
-  const head = `${style("dim", clockTime(o.time))}  ${tag}${o.conn}  `;
-  const timer = (
-    ms: number | null,
-  ) => (ms === null ? "" : ` (keep-alive timer ${(ms / 1000).toFixed(2)}s)`);
+  const head = `${style("dim", formatClock(o.time))}  ${tag}${o.conn}  `;
+  const timer = (ms: number | null) =>
+    ms === null ? "" : ` (keep-alive timer ${formatDuration(ms)})`;
   switch (o.type) {
     case "socket":
       return head +

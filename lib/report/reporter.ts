@@ -1,6 +1,6 @@
 /** Where events go: human lines (with a live progress line on a TTY) or NDJSON, on stdout. */
 import type { TcpkaEvent } from "../events.ts";
-import { formatEvent } from "./human.ts";
+import { HumanView } from "./human.ts";
 import { makeStyler, stdoutWantsColor } from "./style.ts";
 import { writeLine, writeNow } from "./output.ts";
 import { jsonLine } from "./json_view.ts";
@@ -36,6 +36,7 @@ export function createReporter(options: ReporterOptions): Reporter {
     };
   }
   const interactive = options.interactive ?? Deno.stdout.isTerminal();
+  const view = new HumanView(makeStyler(stdoutWantsColor()), options.label);
   const style = makeStyler(stdoutWantsColor());
   let progressShown = false;
   const clearProgress = () => {
@@ -45,8 +46,7 @@ export function createReporter(options: ReporterOptions): Reporter {
   return {
     emit(event) {
       clearProgress();
-      const lines = formatEvent(event, style, options.label);
-      for (const line of lines) write ? write(line, event.time) : writeLine(line);
+      for (const line of view.format(event)) write ? write(line, event.time) : writeLine(line);
     },
     progress(text) {
       if (!interactive) return;

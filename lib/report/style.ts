@@ -3,7 +3,10 @@ import { styleText } from "util";
 
 type Style = Parameters<typeof styleText>[0];
 
-export function makeStyler(enabled: boolean): (style: Style, text: string) => string {
+/** Colours `text` (or returns it unchanged when colour is off). */
+export type Styler = (style: Style, text: string) => string;
+
+export function makeStyler(enabled: boolean): Styler {
   if (!enabled) return (_style, text) => text;
   return (style, text) => styleText(style, text, { validateStream: false });
 }

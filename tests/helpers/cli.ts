@@ -3,8 +3,8 @@
  * permission set from deno.json that the tasks and the compiled binary get.
  */
 import type { TcpkaEvent } from "../../lib/events.ts";
-import { EventProcess } from "../../lib/cli/event_process.ts";
-import { V8_FLAGS } from "../../lib/cli/runtime_flags.ts";
+import { EventProcess } from "../../lib/process/event_process.ts";
+import { V8_FLAGS } from "../../lib/process/runtime_flags.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -13,6 +13,8 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The tcpka process's pid (its network namespaces are named tcpka-<pid>-…). */
+  pid?: number;
 }
 
 export function cliArgs(args: string[]): string[] {
@@ -35,7 +37,12 @@ export async function runCli(
   const out = await child.output();
   clearTimeout(timer);
   const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    pid: child.pid,
+  };
 }
 
 /** A running tcpka with `--json`, started like `runCli`. */

@@ -1,11 +1,12 @@
-import { listOurNamespaces } from "../../lib/netns/topology.ts";
+/** Our network namespaces (named tcpka-<pid>-<role> by lib/netns/topology.ts), for the tests. */
 
 /**
- * Our namespaces that appeared since `before` was taken: other runs on the machine (another test
- * process, a demo in a terminal) may have their own, and they are not this test's business.
+ * The namespaces of the tcpka process `pid` that exist now. Checking one process's namespaces,
+ * rather than all that appeared meanwhile, keeps other runs on the machine (another test process,
+ * a demo in a terminal) out of this test's business.
  */
-export async function namespacesSince(before: string[]): Promise<string[]> {
-  return (await listOurNamespaces()).filter((n) => !before.includes(n));
+export async function namespacesOf(pid: number): Promise<string[]> {
+  const out = await new Deno.Command("ip", { args: ["netns", "list"], stderr: "null" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.split(/\s+/)[0])
+    .filter((n) => n?.startsWith(`tcpka-${pid}-`));
 }
-
-export { listOurNamespaces };

@@ -1,4 +1,4 @@
-/** IP address text ↔ bytes, for matching a Deno.NetAddr against a kernel sockaddr. */
+/** IP address text ↔ bytes (for matching a Deno.NetAddr against a kernel sockaddr), and `host:port` text. */
 
 /** Parses dotted IPv4 or RFC 4291 IPv6 text (with `::` and embedded IPv4); null if invalid. */
 export function parseIp(text: string): Uint8Array | null {
@@ -53,6 +53,25 @@ function parseIpv6(text: string): Uint8Array | null {
     out[2 * i + 1] = g & 0xff;
   });
   return out;
+}
+
+/** IPv4 (4 bytes) dotted, IPv6 (16 bytes) in RFC 5952 form: lower case, longest zero run as `::`. */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return bytes.join(".");
+  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i] << 8) | bytes[2 * i + 1]);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${bytes.subarray(12).join(".")}`;
+  }
+  let bestStart = -1, bestLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j > i ? j : i + 1;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
 }
 
 /** `host:port`, bracketing IPv6 so the port stays unambiguous. */

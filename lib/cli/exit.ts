@@ -1,27 +1,10 @@
-import { flushOutput, writeError } from "../report/output.ts";
-
 /**
  * The one path by which problems reach the user: a single line on stderr, a meaningful exit code,
- * never a stack trace. Code deep in the tool throws these; `main.ts` turns them into exits.
+ * never a stack trace. Code deep in the tool throws UsageError/RuntimeError (lib/errors.ts);
+ * `main.ts` turns them into exits here.
  */
-
-/** Bad flags, values or subcommands: the user must change the command line (exit 2). */
-export class UsageError extends Error {
-  override name = "UsageError";
-  readonly exitCode = 2;
-}
-
-/** The command was valid but the world said no: port in use, nothing listening, … (exit 1). */
-export class RuntimeError extends Error {
-  override name = "RuntimeError";
-  readonly exitCode = 1;
-}
-
-export type UserFacingError = UsageError | RuntimeError;
-
-export function isUserFacing(err: unknown): err is UserFacingError {
-  return err instanceof UsageError || err instanceof RuntimeError;
-}
+import { isUserFacing } from "../errors.ts";
+import { flushOutput, writeError } from "../report/output.ts";
 
 /**
  * Says what went wrong in one line on stderr and returns the exit code: the user's mistake (2), the

@@ -3,10 +3,9 @@
  * for net.core.somaxconn (4096 on current Linux). When thousands of clients connect at once, 511
  * overflows (nstat: TcpExtListenOverflows) and, with SYN cookies on, the connections dropped then
  * are ones the client already counts as established. Calling listen() again on the listening
- * descriptor raises the limit in place; that needs the FFI backend keep-alive already uses.
+ * descriptor raises the limit in place, through the socket layer keep-alive already uses.
  */
 import type { KeepAliveController } from "../keepalive/mod.ts";
-import { PosixBackend } from "../keepalive/posix.ts";
 
 /** Ask for the most, as Go does, and let the kernel cap it at net.core.somaxconn. */
 export const WANTED_BACKLOG = 65535;
@@ -20,12 +19,10 @@ export function raiseBacklog(
   listener: Deno.TcpListener,
   backlog = WANTED_BACKLOG,
 ): BacklogOutcome {
-  const backend = controller.backend;
-  if (!(backend instanceof PosixBackend)) {
-    return { raised: false, reason: controller.fallbackReason ?? "not supported on this OS" };
-  }
+  const sockets = controller.sockets;
+  if (!sockets) return { raised: false, reason: controller.fallbackReason ?? "no socket layer" };
   try {
-    return { raised: true, ...backend.raiseBacklog(listener, backlog) };
+    return { raised: true, ...sockets.raiseBacklog(listener, backlog) };
   } catch (err) {
     return { raised: false, reason: (err as Error).message };
   }

@@ -1,8 +1,8 @@
 /**
- * Keep-alive through Winsock (ws2_32.dll) on Windows.
+ * The socket layer on Windows: Winsock (ws2_32.dll) calls on SOCKET handles, keep-alive above all.
  *
  * Finding the SOCKET: Deno does not expose it, but SOCKET handles are small multiples of 4, so the
- * shared HandleFinder probes 4, 8, 12, … with getsockname/getpeername, classifying failures with
+ * shared HandleFinder checks 4, 8, 12, … with getsockname/getpeername, classifying failures with
  * WSAGetLastError (WSAENOTSOCK: no socket there; anything else: a socket that is not ours).
  *
  * Setting the timings, two ways:
@@ -19,11 +19,22 @@
  * write side (a FIN) before it closes the socket, and Windows has no equivalent of Linux's
  * connect(AF_UNSPEC) disconnect, so on Windows the peer may see a FIN just before the RST.
  */
-import type { PlatformTable } from "./constants.ts";
-import type { AppliedOptions, ReadBack, SocketOptionsBackend } from "./backend.ts";
-import type { KeepAliveRequest, KeepAliveValues, ValuesSource } from "./settings.ts";
-import { connectionKey, type FoundHandle, HandleFinder, Probe } from "./handle_finder.ts";
-import { endpointOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches, sockaddrPort } from "./sockaddr.ts";
+import type { PlatformTable } from "./platform.ts";
+import type {
+  AppliedOptions,
+  KeepAliveReading,
+  KeepAliveRequest,
+  KeepAliveValues,
+  RaisedBacklog,
+  ReadableWait,
+  Sockets,
+  TcpInfo,
+  ValuesSource,
+} from "./types.ts";
+import { HandleCheck, HandleFinder } from "./handle_finder.ts";
+import { SOCKADDR_BUFFER_BYTES } from "./sockaddr.ts";
+import { HandleLocator } from "./locator.ts";
+import { type Winsock, winsock } from "./winsock.ts";
 import { formatDuration } from "../duration.ts";
 
 export const WSAEINVAL = 10022;
@@ -32,29 +43,8 @@ export const WSAENOPROTOOPT = 10042;
 export const WSAENOTCONN = 10057;
 
 /** Idle and interval Windows uses when a socket does not set them (documented defaults). */
-export const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
-export const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
-
-/**
- * The ws2_32 functions used. SOCKET is UINT_PTR (pointer-sized, "usize"); int results; lengths are
- * `int` for setsockopt and `int*` for the others; DWORDs are u32.
- */
-export const WINSOCK_SYMBOLS = {
-  getsockname: { parameters: ["usize", "buffer", "buffer"], result: "i32" },
-  getpeername: { parameters: ["usize", "buffer", "buffer"], result: "i32" },
-  setsockopt: { parameters: ["usize", "i32", "i32", "buffer", "i32"], result: "i32" },
-  getsockopt: { parameters: ["usize", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  // (s, dwIoControlCode, lpvInBuffer, cbInBuffer, lpvOutBuffer, cbOutBuffer, lpcbBytesReturned,
-  //  lpOverlapped, lpCompletionRoutine)
-  WSAIoctl: {
-    parameters: ["usize", "u32", "buffer", "u32", "pointer", "u32", "buffer", "pointer", "pointer"],
-    result: "i32",
-  },
-  WSAGetLastError: { parameters: [], result: "i32" },
-} as const;
-
-/** The loaded functions; tests pass a fake with the same shape to run this logic off Windows. */
-export type Winsock = Deno.DynamicLibrary<typeof WINSOCK_SYMBOLS>["symbols"];
+const WINDOWS_DEFAULT_IDLE_MS = 7_200_000;
+const WINDOWS_DEFAULT_INTERVAL_MS = 1000;
 
 /** `struct tcp_keepalive { u_long onoff, keepalivetime, keepaliveinterval; }`: 12 bytes, LE. */
 export function encodeTcpKeepalive(on: boolean, idleMs: number, intervalMs: number): Uint8Array {
@@ -81,11 +71,13 @@ export function encodeLinger(on: boolean, seconds: number): Uint8Array {
 }
 
 /** What a failed getsockname at a handle value means for the search. */
-export function probeFromError(wsaError: number): Probe {
+export function checkFromError(wsaError: number): HandleCheck {
   // WSAENOTCONN, WSAEINVAL (not bound yet): a socket, but never our connection.
   // WSAENOTSOCK (nothing there, or a file/event/thread handle) and anything unexpected count toward
   // the run of free values that ends the search, so it always ends.
-  return wsaError === WSAENOTCONN || wsaError === WSAEINVAL ? Probe.NotConnected : Probe.Free;
+  return wsaError === WSAENOTCONN || wsaError === WSAEINVAL
+    ? HandleCheck.NotConnected
+    : HandleCheck.Free;
 }
 
 /** setsockopt/getsockopt refusals meaning "this Windows does not have that option". */
@@ -93,7 +85,7 @@ export function isUnsupportedOption(wsaError: number): boolean {
   return wsaError === WSAENOPROTOOPT || wsaError === WSAEINVAL;
 }
 
-export type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
+type WindowsMethod = "setsockopt" | "sio_keepalive_vals";
 
 /**
  * Which call sets `request`'s times: setsockopt (whole seconds, readable) unless it is known to be
@@ -107,7 +99,7 @@ export function chooseMethod(request: KeepAliveRequest, timesSupported: boolean)
 }
 
 /** A read-back that also says where its values came from (the socket, or what was set). */
-export interface WindowsReadBack extends ReadBack {
+interface WindowsReading extends KeepAliveReading {
   source: ValuesSource; // always set: "as-set" after SIO_KEEPALIVE_VALS
 }
 
@@ -117,9 +109,7 @@ class WinsockError extends Error {
   }
 }
 
-export class WindowsBackend implements SocketOptionsBackend {
-  readonly platform: PlatformTable;
-  readonly finder: HandleFinder;
+export class WindowsSockets extends HandleLocator implements Sockets {
   readonly #ws: Winsock;
   /** Idle/interval set with SIO_KEEPALIVE_VALS per handle: Windows cannot read them back. */
   readonly #asSet = new Map<number, { idleMs: number; intervalMs: number }>();
@@ -127,54 +117,51 @@ export class WindowsBackend implements SocketOptionsBackend {
   #timesRefused: string | null = null;
   /** Whether TCP_KEEPCNT is accepted; learnt on first use. */
   #countSupported = true;
-  readonly #addr = new Uint8Array(SOCKADDR_BUFFER_BYTES);
   readonly #len = new Int32Array(1);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
   readonly #returned = new Uint32Array(1);
 
-  constructor(platform: PlatformTable, winsock?: Winsock) {
+  /** `ws`: Winsock; the process's one (winsock.ts) unless a test passes a fake. */
+  constructor(platform: PlatformTable, ws?: Winsock) {
     if (platform.sioKeepaliveVals === null || platform.fixedCount === null) {
       throw new Error(`${platform.os} is not Windows`);
     }
-    this.platform = platform;
     // Windows hands out handles for files, events and threads from the same table, so sockets sit
     // further apart than POSIX descriptors: allow a longer run of non-sockets before giving up.
-    this.finder = new HandleFinder(platform.firstHandle, platform.handleStep, 256);
-    this.#ws = winsock ?? Deno.dlopen(platform.library, WINSOCK_SYMBOLS).symbols;
+    super(platform, new HandleFinder(platform.firstHandle, platform.handleStep, 256));
+    this.#ws = ws ?? winsock(platform.library);
   }
 
-  locate(conn: Deno.TcpConn): FoundHandle | null {
-    const local = endpointOf(conn.localAddr);
-    const remote = endpointOf(conn.remoteAddr);
-    const { afInet, afInet6, sockaddrLayout } = this.platform;
-    const addr = this.#addr, len = this.#len, ws = this.#ws;
-    const prober = {
-      lastKey: 0,
-      probe(handle: number): Probe {
-        const socket = BigInt(handle);
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (ws.getsockname(socket, addr, len) !== 0) return probeFromError(ws.WSAGetLastError());
-        const localMatches = sockaddrMatches(addr, sockaddrLayout, afInet, afInet6, local);
-        const localPort = sockaddrPort(addr);
-        len[0] = SOCKADDR_BUFFER_BYTES;
-        if (ws.getpeername(socket, addr, len) !== 0) return Probe.NotConnected;
-        if (localMatches && sockaddrMatches(addr, sockaddrLayout, afInet, afInet6, remote)) {
-          return Probe.Match;
-        }
-        this.lastKey = connectionKey(localPort, sockaddrPort(addr));
-        return Probe.Other;
-      },
-    };
-    return this.finder.find(connectionKey(local.port, remote.port), prober);
+  protected sockName(handle: number): HandleCheck | null {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    if (this.#ws.getsockname(BigInt(handle), this.addr, this.#len) === 0) return null;
+    return checkFromError(this.#ws.WSAGetLastError());
   }
 
-  forget(handle: number): void {
+  protected peerName(handle: number): boolean {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    return this.#ws.getpeername(BigInt(handle), this.addr, this.#len) === 0;
+  }
+
+  protected override forgetHandle(handle: number): void {
     this.#asSet.delete(handle);
-    this.finder.release(handle);
   }
 
-  apply(handle: number, request: KeepAliveRequest): AppliedOptions {
+  raiseBacklog(_listener: Deno.TcpListener, _backlog: number): RaisedBacklog {
+    throw new Error("raising the listen backlog is not supported on Windows");
+  }
+
+  readTcpInfo(_handle: number): TcpInfo {
+    throw new Error("TCP_INFO is not read on Windows");
+  }
+
+  /** Windows keeps a read pending per connection (no epoll). */
+  watchReadable(_conn: Deno.TcpConn): ReadableWait | null {
+    return null;
+  }
+
+  setKeepAlive(handle: number, request: KeepAliveRequest): AppliedOptions {
     const p = this.platform;
     this.#setInt(handle, p.solSocket, p.soKeepalive, request.enabled ? 1 : 0, "SO_KEEPALIVE");
     this.#asSet.delete(handle);
@@ -266,7 +253,7 @@ export class WindowsBackend implements SocketOptionsBackend {
     );
   }
 
-  read(handle: number): WindowsReadBack {
+  readKeepAlive(handle: number): WindowsReading {
     const p = this.platform;
     const enabled = this.#getInt(handle, p.solSocket, p.soKeepalive, "SO_KEEPALIVE") !== 0;
     const asSet = this.#asSet.get(handle);

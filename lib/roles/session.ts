@@ -1,14 +1,16 @@
 /**
  * Holds one established connection until it ends, and says why it ended. Reading is what notices
  * the end (FIN, RST, or a keep-alive timeout surfacing as ETIMEDOUT): either a read is kept
- * pending, or, where the socket's descriptor is known, one shared epoll says when to read
- * (readiness.ts). Buffers are small because idle connections are the point and there may be
+ * pending, or, where the socket layer can watch the socket, one shared epoll says when to read
+ * (lib/socket/epoll.ts). Buffers are small because idle connections are the point and there may be
  * thousands.
  */
 import { type EndReason, endReasonOf } from "../events.ts";
-import { watchReadable } from "./readiness.ts";
+import type { ReadableWait } from "../socket/mod.ts";
 
 export interface SessionOptions {
+  /** The socket layer's readiness wait for this connection; null: keep a read pending. */
+  readable: ReadableWait | null;
   /** Close after this long; 0 = until the peer closes. */
   holdMs: number;
   /** Write whatever arrives back to the peer (the server's behaviour). */
@@ -63,8 +65,8 @@ export async function holdSession(
 ): Promise<SessionEnd> {
   let closedByUs: EndReason | null = null;
   // Where the descriptor is known, one shared epoll tells us when to read; otherwise a read is
-  // kept pending (see readiness.ts for what that costs at scale).
-  const readable = watchReadable(conn);
+  // kept pending (see lib/socket/epoll.ts for what that costs at scale).
+  const readable = options.readable;
   const closeAs = (reason: EndReason) => {
     if (closedByUs) return;
     closedByUs = reason;
@@ -148,7 +150,7 @@ export async function holdSession(
   }
 }
 
-export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) offset += await conn.write(data.subarray(offset));
 }

@@ -3,7 +3,7 @@
  * demo to run roles inside network namespaces, and by the tests to drive the CLI.
  */
 import type { TcpkaEvent } from "../events.ts";
-import { spawnChild } from "../process/shutdown.ts";
+import { spawnChild } from "./shutdown.ts";
 import { eventFromJson } from "../report/json_view.ts";
 
 export interface EventProcessOptions {

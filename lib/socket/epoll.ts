@@ -6,46 +6,27 @@
  * Watched here, an idle connection costs a kernel registration and a map entry; the read happens
  * only once the kernel says there is something to read (data, FIN, RST, a keep-alive timeout).
  *
- * Only for sockets whose descriptor the keep-alive backend has already found (locatedHandle);
- * anything else, and every other OS, keeps the plain pending read.
+ * Linux only (the platform table's `epoll` row); posix.ts offers it for the connections whose
+ * descriptor it has located, and every other case keeps the plain pending read.
  */
-import { locatedHandle } from "../keepalive/posix.ts";
+import type { EpollEventLayout, EpollTable, PlatformTable } from "./platform.ts";
+import { type Libc, libc } from "./libc.ts";
+import type { ReadableWait } from "./types.ts";
 
-const EPOLLIN = 0x001;
-const EPOLLRDHUP = 0x2000;
-const EPOLLONESHOT = 1 << 30;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_MOD = 3;
-const CLOEXEC = 0o2000000; // EPOLL_CLOEXEC = EFD_CLOEXEC = O_CLOEXEC
-const EFD_NONBLOCK = 0o4000;
-const EINTR = 4;
-const EEXIST = 17;
-/** ONESHOT: an event disarms the registration, so a socket is reported once per wait. */
-const WATCH_FLAGS = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 const MAX_EVENTS = 512;
 /** A safety net: the loop re-checks this often even if a wake-up were lost. */
 const WAIT_MS = 1000;
 /** Token of the eventfd that wakes epoll_wait when nothing is watched any more. */
 const WAKE = 0;
 
-const SYMBOLS = {
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  // On a blocking-pool thread, so the event loop keeps running while it waits.
-  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-/** One connection's wait: `next()` resolves when its socket is readable or `cancel()` is called. */
-export interface ReadableWait {
-  next(): Promise<void>;
-  /** Wakes a pending next() for good; the caller then closes the socket. */
-  cancel(): void;
+/** The epoll functions, present wherever the table has an epoll row. */
+interface EpollCalls {
+  epoll_create1(flags: number): number;
+  epoll_ctl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  epoll_wait(epfd: number, events: Uint8Array, max: number, timeoutMs: number): Promise<number>;
+  eventfd(initval: number, flags: number): number;
+  read(fd: number, buf: Uint8Array, count: bigint): number | bigint;
+  write(fd: number, buf: Uint8Array, count: bigint): number | bigint;
 }
 
 class Watch implements ReadableWait {
@@ -77,27 +58,51 @@ class Watch implements ReadableWait {
 }
 
 class Watcher {
+  readonly #calls: EpollCalls;
   readonly #libc: Libc;
+  readonly #table: EpollTable;
+  readonly #eexist: number;
+  readonly #eintr: number;
+  /** ONESHOT: an event disarms the registration, so a socket is reported once per wait. */
+  readonly #watchFlags: number;
   readonly #epoll: number;
   readonly #wake: number;
   readonly #waiting = new Map<number, Watch>();
-  readonly #event = new Uint8Array(16);
-  readonly #eventView = new DataView(this.#event.buffer);
-  /** struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16). */
-  readonly #eventSize = Deno.build.arch === "x86_64" ? 12 : 16;
-  readonly #dataOffset = Deno.build.arch === "x86_64" ? 4 : 8;
+  readonly #event: Uint8Array;
+  readonly #eventView: DataView;
+  readonly #layout: EpollEventLayout;
   readonly #events: Uint8Array;
   #nextToken = WAKE + 1;
   #running = false;
   #broken = false;
 
-  constructor(libc: Libc) {
-    this.#libc = libc;
-    this.#epoll = libc.epoll_create1(CLOEXEC);
-    this.#wake = libc.eventfd(0, CLOEXEC | EFD_NONBLOCK);
+  constructor(c: Libc, table: EpollTable, errno: { eintr: number; eexist: number }) {
+    const s = c.symbols;
+    if (!s.epoll_create1 || !s.epoll_ctl || !s.epoll_wait || !s.eventfd) {
+      throw new Error("this C library has no epoll");
+    }
+    this.#calls = {
+      epoll_create1: s.epoll_create1,
+      epoll_ctl: s.epoll_ctl,
+      epoll_wait: s.epoll_wait,
+      eventfd: s.eventfd,
+      read: s.read,
+      write: s.write,
+    };
+    this.#libc = c;
+    this.#table = table;
+    this.#eintr = errno.eintr;
+    this.#eexist = errno.eexist;
+    this.#watchFlags = table.in | table.rdhup | table.oneshot;
+    this.#layout = table.event[Deno.build.arch];
+    // Big enough for the 8-byte eventfd counter too.
+    this.#event = new Uint8Array(Math.max(8, this.#layout.bytes));
+    this.#eventView = new DataView(this.#event.buffer);
+    this.#epoll = this.#calls.epoll_create1(table.cloexec);
+    this.#wake = this.#calls.eventfd(0, table.cloexec | table.efdNonblock);
     if (this.#epoll < 0 || this.#wake < 0) throw new Error("epoll/eventfd unavailable");
-    this.#events = new Uint8Array(this.#eventSize * MAX_EVENTS);
-    if (!this.#ctl(EPOLL_CTL_ADD, this.#wake, EPOLLIN, WAKE)) {
+    this.#events = new Uint8Array(this.#layout.bytes * MAX_EVENTS);
+    if (!this.#ctl(table.ctlAdd, this.#wake, table.in, WAKE)) {
       throw new Error("cannot watch the wake-up eventfd");
     }
   }
@@ -111,11 +116,12 @@ class Watcher {
   /** Registers (or re-arms) `w`; false if the kernel refuses. */
   arm(w: Watch): boolean {
     if (this.#broken) return false;
-    let ok = this.#ctl(w.armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, w.fd, WATCH_FLAGS, w.token);
+    const { ctlAdd, ctlMod } = this.#table;
+    let ok = this.#ctl(w.armed ? ctlMod : ctlAdd, w.fd, this.#watchFlags, w.token);
     // A registration of an earlier socket with this number can outlive it if its file is still
     // open elsewhere; take it over.
-    if (!ok && !w.armed && this.#errno() === EEXIST) {
-      ok = this.#ctl(EPOLL_CTL_MOD, w.fd, WATCH_FLAGS, w.token);
+    if (!ok && !w.armed && this.#libc.errno() === this.#eexist) {
+      ok = this.#ctl(ctlMod, w.fd, this.#watchFlags, w.token);
     }
     if (!ok) return false;
     w.armed = true;
@@ -138,8 +144,8 @@ class Watcher {
     const view = new DataView(events.buffer);
     try {
       while (this.#waiting.size > 0) {
-        const n = await this.#libc.epoll_wait(this.#epoll, events, MAX_EVENTS, WAIT_MS);
-        if (n < 0 && this.#errno() !== EINTR) {
+        const n = await this.#calls.epoll_wait(this.#epoll, events, MAX_EVENTS, WAIT_MS);
+        if (n < 0 && this.#libc.errno() !== this.#eintr) {
           // Never expected; if it happens, every session falls back to reading directly.
           this.#broken = true;
           for (const w of this.#waiting.values()) w.fire();
@@ -147,9 +153,9 @@ class Watcher {
           return;
         }
         for (let i = 0; i < n; i++) {
-          const token = view.getUint32(i * this.#eventSize + this.#dataOffset, true);
+          const token = view.getUint32(i * this.#layout.bytes + this.#layout.dataOffset, true);
           if (token === WAKE) {
-            this.#libc.read(this.#wake, this.#event, 8n); // reset the counter
+            this.#calls.read(this.#wake, this.#event, 8n); // reset the counter
             continue;
           }
           const w = this.#waiting.get(token);
@@ -165,41 +171,35 @@ class Watcher {
 
   #poke(): void {
     this.#eventView.setBigUint64(0, 1n, true);
-    this.#libc.write(this.#wake, this.#event, 8n);
+    this.#calls.write(this.#wake, this.#event, 8n);
   }
 
   #ctl(op: number, fd: number, flags: number, token: number): boolean {
     const view = this.#eventView;
+    const at = this.#layout.dataOffset;
     view.setUint32(0, flags, true);
-    view.setUint32(this.#dataOffset, token, true);
-    view.setUint32(this.#dataOffset + 4, 0, true);
-    return this.#libc.epoll_ctl(this.#epoll, op, fd, this.#event) === 0;
-  }
-
-  #errno(): number {
-    const ptr = this.#libc.__errno_location();
-    return ptr ? new Deno.UnsafePointerView(ptr).getInt32() : 0;
+    view.setUint32(at, token, true);
+    view.setUint32(at + 4, 0, true);
+    return this.#calls.epoll_ctl(this.#epoll, op, fd, this.#event) === 0;
   }
 }
 
 let shared: Watcher | null | undefined;
 
-function watcher(): Watcher | null {
+/**
+ * The process's one epoll watcher, made on first use; null where the platform has no epoll or it
+ * cannot be set up (then every caller keeps a read pending).
+ */
+export function sharedWatcher(platform: PlatformTable): Watcher | null {
   if (shared !== undefined) return shared;
   shared = null;
-  if (Deno.build.os !== "linux") return null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+  if (!platform.epoll || !platform.errno) return null;
   try {
-    shared = new Watcher(Deno.dlopen("libc.so.6", SYMBOLS).symbols);
+    shared = new Watcher(libc(platform), platform.epoll, platform.errno);
   } catch {
     shared = null;
   }
   return shared;
 }
 
-/** A readiness wait for `conn`, or null when it must keep a read pending instead. */
-export function watchReadable(conn: Deno.TcpConn): ReadableWait | null {
-  const fd = locatedHandle(conn);
-  if (fd === undefined) return null;
-  return watcher()?.watch(fd) ?? null;
-}
+export type { Watcher };

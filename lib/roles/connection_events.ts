@@ -2,8 +2,8 @@
 import type { KeepAliveController, KeepAliveRequest } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";
 import type { SessionEnd } from "./session.ts";
-import { formatEndpoint } from "./ip.ts";
-import { RuntimeError } from "../cli/errors.ts";
+import { formatEndpoint } from "../ip.ts";
+import { RuntimeError } from "../errors.ts";
 
 /** Reports the connection, applies keep-alive and reports what the kernel says is in force. */
 export function announceConnection(
@@ -40,7 +40,7 @@ export function refuseUnappliedTimings(
 ): void {
   const timings = request.idleMs !== undefined || request.intervalMs !== undefined ||
     request.count !== undefined || request.userTimeoutMs !== undefined;
-  if (!request.enabled || !timings || controller.backend) return;
+  if (!request.enabled || !timings || controller.sockets) return;
   throw new RuntimeError(
     `the keep-alive timings asked for cannot be applied: ${controller.fallbackReason}; ` +
       `run with that, or pass ${acceptFlag} to use the system's own`,

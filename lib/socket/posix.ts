@@ -1,0 +1,198 @@
+/** The socket layer on Linux and macOS: libc calls on descriptors (setsockopt, getsockopt, …). */
+import type { PlatformTable, TcpInfoLayout } from "./platform.ts";
+import type {
+  AppliedOptions,
+  KeepAliveReading,
+  KeepAliveRequest,
+  RaisedBacklog,
+  ReadableWait,
+  Sockets,
+  TcpInfo,
+} from "./types.ts";
+import { HandleCheck, HandleFinder } from "./handle_finder.ts";
+import { addressKeyOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches } from "./sockaddr.ts";
+import { HandleLocator } from "./locator.ts";
+import { type Libc, libc, type LibcSymbols } from "./libc.ts";
+import { sharedWatcher } from "./epoll.ts";
+
+export class PosixSockets extends HandleLocator implements Sockets {
+  readonly #c: LibcSymbols;
+  readonly #errno: () => number;
+  readonly #ebadf: number;
+  // Scratch buffers reused by every call: the lookup loop must not allocate.
+  readonly #len = new Uint32Array(1);
+  readonly #int = new Int32Array(1);
+  readonly #intBytes = new Uint8Array(this.#int.buffer);
+
+  /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
+  constructor(platform: PlatformTable, c: Libc = libc(platform)) {
+    if (!platform.errno) throw new Error(`${platform.os} is not POSIX`);
+    super(platform, new HandleFinder(platform.firstHandle, platform.handleStep));
+    this.#c = c.symbols;
+    this.#errno = c.errno;
+    this.#ebadf = platform.errno.ebadf;
+  }
+
+  protected sockName(fd: number): HandleCheck | null {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    if (this.#c.getsockname(fd, this.addr, this.#len) === 0) return null;
+    return this.#errno() === this.#ebadf ? HandleCheck.Free : HandleCheck.NotConnected;
+  }
+
+  protected peerName(fd: number): boolean {
+    this.#len[0] = SOCKADDR_BUFFER_BYTES;
+    return this.#c.getpeername(fd, this.addr, this.#len) === 0;
+  }
+
+  /**
+   * Calls listen() again on `listener`'s descriptor with a larger `backlog`; the kernel caps it at
+   * net.core.somaxconn, as it does Go's. Deno listens with 511, and a burst of connects overflows
+   * that queue: with SYN cookies on, the final ACK is then dropped and the client believes it is
+   * connected to a server that never heard of it. The descriptor is found by checking candidates:
+   * bound, not connected, listening, and with the listener's local address. Throws when that fails.
+   */
+  raiseBacklog(listener: Deno.TcpListener, backlog: number): RaisedBacklog {
+    const p = this.platform;
+    const local = addressKeyOf(listener.addr);
+    // Listeners are made early, so their descriptors are low: scan up until a long run of free
+    // ones (the same rule HandleFinder uses to decide the region above is empty).
+    for (let fd = p.firstHandle, free = 0; free < 64; fd += p.handleStep) {
+      const failed = this.sockName(fd);
+      if (failed !== null) {
+        free = failed === HandleCheck.Free ? free + 1 : 0;
+        continue;
+      }
+      free = 0;
+      if (!sockaddrMatches(this.addr, p, local)) continue;
+      if (this.peerName(fd)) continue; // connected: an accepted connection
+      if (this.#get(fd, p.solSocket, p.soAcceptConn, "SO_ACCEPTCONN") !== 1) continue;
+      if (this.#c.listen(fd, backlog) !== 0) {
+        throw new Error(`listen(${fd}, ${backlog}) failed (errno ${this.#errno()})`);
+      }
+      return { handle: fd, backlog: p.tcpInfo ? this.#tcpInfoOrNull(fd)?.sacked ?? null : null };
+    }
+    throw new Error("could not find the listening socket's descriptor");
+  }
+
+  readTcpInfo(fd: number): TcpInfo {
+    const layout = this.platform.tcpInfo;
+    if (!layout) throw new Error(`TCP_INFO is not read on ${this.platform.os}`);
+    const info = this.#tcpInfoOrNull(fd);
+    if (!info) throw new Error(`getsockopt TCP_INFO failed (errno ${this.#errno()})`);
+    return info;
+  }
+
+  #tcpInfoOrNull(fd: number): TcpInfo | null {
+    const layout = this.platform.tcpInfo!;
+    const buf = new Uint8Array(layout.bytes);
+    const len = new Uint32Array([buf.length]);
+    if (this.#c.getsockopt(fd, this.platform.ipprotoTcp, layout.option, buf, len) !== 0) {
+      return null;
+    }
+    return decodeTcpInfo(buf.subarray(0, len[0]), layout);
+  }
+
+  watchReadable(conn: Deno.TcpConn): ReadableWait | null {
+    const fd = this.handleOf(conn);
+    if (fd === undefined) return null;
+    return sharedWatcher(this.platform)?.watch(fd) ?? null;
+  }
+
+  setKeepAlive(fd: number, request: KeepAliveRequest): AppliedOptions {
+    const p = this.platform;
+    this.#set(fd, p.solSocket, p.soKeepalive, request.enabled ? 1 : 0, "SO_KEEPALIVE");
+    if (request.enabled) {
+      if (request.idleMs !== undefined) {
+        this.#set(fd, p.ipprotoTcp, p.tcpKeepIdle, request.idleMs / 1000, "TCP_KEEPIDLE");
+      }
+      if (request.intervalMs !== undefined) {
+        this.#set(fd, p.ipprotoTcp, p.tcpKeepIntvl, request.intervalMs / 1000, "TCP_KEEPINTVL");
+      }
+      if (request.count !== undefined) {
+        this.#set(fd, p.ipprotoTcp, p.tcpKeepCnt, request.count, "TCP_KEEPCNT");
+      }
+    }
+    if (request.userTimeoutMs !== undefined && p.tcpUserTimeout !== null) {
+      this.#set(fd, p.ipprotoTcp, p.tcpUserTimeout, request.userTimeoutMs, "TCP_USER_TIMEOUT");
+    }
+    return { method: request.enabled ? "setsockopt" : "off", notes: [] };
+  }
+
+  /** `withUserTimeout`: also read TCP_USER_TIMEOUT (one more syscall, only when it was set). */
+  readKeepAlive(fd: number, withUserTimeout = false): KeepAliveReading {
+    const p = this.platform;
+    const seconds = (name: number, label: string) =>
+      this.#get(fd, p.ipprotoTcp, name, label) * 1000;
+    return {
+      enabled: this.#get(fd, p.solSocket, p.soKeepalive, "SO_KEEPALIVE") !== 0,
+      values: {
+        idleMs: seconds(p.tcpKeepIdle, "TCP_KEEPIDLE"),
+        intervalMs: seconds(p.tcpKeepIntvl, "TCP_KEEPINTVL"),
+        count: this.#get(fd, p.ipprotoTcp, p.tcpKeepCnt, "TCP_KEEPCNT"),
+      },
+      notes: [],
+      ...(p.tcpUserTimeout === null || !withUserTimeout ? {} : {
+        userTimeoutMs: this.#get(fd, p.ipprotoTcp, p.tcpUserTimeout, "TCP_USER_TIMEOUT"),
+      }),
+    };
+  }
+
+  reset(fd: number): void {
+    const p = this.platform;
+    const linger = new Int32Array([1, 0]); // l_onoff = 1, l_linger = 0
+    if (
+      this.#c.setsockopt(fd, p.solSocket, p.soLinger, new Uint8Array(linger.buffer), 8) !== 0
+    ) {
+      throw new Error(`setsockopt SO_LINGER failed (errno ${this.#errno()})`);
+    }
+    // Closing alone is not enough: Deno shuts down the write side (FIN) before closing the
+    // descriptor, so the peer would see a FIN first. connect(AF_UNSPEC) disconnects the socket on
+    // the spot (tcp_disconnect), which sends the RST; Deno's later close then has nothing to send.
+    const unspec = new Uint8Array(16); // sa_family = AF_UNSPEC (0)
+    if (this.#c.connect(fd, unspec, unspec.length) !== 0 && p.unspecConnectResets) {
+      throw new Error(`disconnect failed (errno ${this.#errno()})`);
+    }
+  }
+
+  #set(fd: number, level: number, name: number, value: number, label: string): void {
+    this.#int[0] = value;
+    if (this.#c.setsockopt(fd, level, name, this.#intBytes, 4) !== 0) {
+      throw new Error(`setsockopt ${label}=${value} failed (errno ${this.#errno()})`);
+    }
+  }
+
+  #get(fd: number, level: number, name: number, label: string): number {
+    this.#len[0] = 4;
+    if (this.#c.getsockopt(fd, level, name, this.#intBytes, this.#len) !== 0) {
+      throw new Error(`getsockopt ${label} failed (errno ${this.#errno()})`);
+    }
+    return this.#int[0];
+  }
+}
+
+/** Reads the table's `struct tcp_info` fields from what the kernel filled in (host byte order). */
+export function decodeTcpInfo(buf: Uint8Array, layout: TcpInfoLayout): TcpInfo {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const f = layout.fields;
+  const read = (field: { offset: number; bytes: 1 | 4 }): number => {
+    if (field.offset + field.bytes > buf.length) return 0; // an older kernel's shorter struct
+    return field.bytes === 1 ? view.getUint8(field.offset) : view.getUint32(field.offset, little);
+  };
+  const state = read(f.state);
+  return {
+    state,
+    stateName: layout.states[state] ?? `state ${state}`,
+    retransmits: read(f.retransmits),
+    probes: read(f.probes),
+    backoff: read(f.backoff),
+    rtoMicros: read(f.rtoMicros),
+    rttMicros: read(f.rttMicros),
+    unacked: read(f.unacked),
+    sacked: read(f.sacked),
+    lastDataSentMs: read(f.lastDataSentMs),
+    lastDataRecvMs: read(f.lastDataRecvMs),
+    lastAckRecvMs: read(f.lastAckRecvMs),
+    totalRetrans: read(f.totalRetrans),
+  };
+}
