@@ -125,7 +125,8 @@ function refusePointless(command: string, values: FlagValues, config: ClientConf
       } closes the connection first (use a longer --hold, or --hold 0)`,
     );
   }
-  if (values.message !== undefined && sendAfterMs === null) {
+  // (demo firewall-idle sends --message after --idle-for: the demo checks its own combinations.)
+  if (command === "client" && values.message !== undefined && sendAfterMs === null) {
     refuse("--message is sent only with --send-after; add --send-after D");
   }
   if (config.connectTimeoutMs === 0) refuse("--connect-timeout must be longer than 0");

@@ -3,7 +3,6 @@
  * timer (e.g. `timer:(keepalive,1.976ms,0)`) and segment counters. Works for any process's sockets
  * without root, and without reading /proc (which Deno only allows with --allow-all).
  */
-import { runChild } from "../process/shutdown.ts";
 
 export interface SocketTimer {
   /** on (retransmit), keepalive, timewait, persist, unknown. */
@@ -113,7 +112,9 @@ export async function querySockets(port: number, prefix: string[] = []): Promise
   ];
   let out: Deno.CommandOutput;
   try {
-    out = await runChild(argv);
+    // Not a tracked child (lib/process would import back into this layer): ss ends in milliseconds.
+    out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
+      .output();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new Error("ss is not installed (Debian/Ubuntu: apt-get install iproute2)");

@@ -114,19 +114,6 @@ export function spawnChild(argv: string[], options: Deno.CommandOptions = {}): D
   return child;
 }
 
-/** Runs a short command to completion, as a tracked child. */
-export async function runChild(
-  argv: string[],
-  options: Deno.CommandOptions = {},
-): Promise<Deno.CommandOutput> {
-  return await spawnChild(argv, {
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...options,
-  }).output();
-}
-
 /** Children still running (tests of this module; diagnostics). */
 export function runningChildren(): number {
   return children.size;

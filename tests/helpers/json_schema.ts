@@ -74,7 +74,7 @@ const KEEPALIVE_REPORT: Schema = {
   },
   optional: {
     userTimeoutMs: "number",
-    lookup: { object: { handle: "integer", probes: "integer", micros: "integer" } },
+    lookup: { object: { handle: "integer", checks: "integer", micros: "integer" } },
   },
 };
 
