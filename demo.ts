@@ -107,7 +107,9 @@ Flags:
   also --user-timeout (default 3s) and --message; each refuses the rest in one line.
 
 Exit status: 0 observed matches configured, 1 it does not (e.g. a kernel or container that
-ignores the settings), 2 bad usage or missing privileges.
+ignores the settings) or the run could not happen (missing root, port taken), 2 bad usage,
+130/143 stopped by Ctrl-C/SIGTERM (namespaces and captures are removed either way), 0 when the
+reader of its output goes away ('| head').
 
 Examples:
   tcpka demo

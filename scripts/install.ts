@@ -45,6 +45,18 @@ export function installArgs(extra: string[] = []): string[] {
   ];
 }
 
+/**
+ * The shim runs `deno` from PATH; under `sudo` that PATH (secure_path) rarely has it. Pinning the
+ * Deno that installed it makes `sudo tcpka …` work, and keeps the version the checkout was tested
+ * with.
+ */
+function pinDeno(shim: string): void {
+  try {
+    const text = Deno.readTextFileSync(shim);
+    Deno.writeTextFileSync(shim, text.replace(/^exec deno /m, `exec '${Deno.execPath()}' `));
+  } catch { /* a shim of another shape (Windows .cmd): left as deno wrote it */ }
+}
+
 /** `--root DIR` or `--root=DIR` → DIR; nothing → null; anything else → undefined (bad usage). */
 export function rootOf(args: string[]): string | null | undefined {
   if (args.length === 0) return null;
@@ -66,6 +78,7 @@ if (import.meta.main) {
     stderr: "inherit",
   }).output();
   if (!out.success) Deno.exit(out.code || 1);
-  const bin = root === null ? "~/.deno/bin" : `${root}/bin`;
+  const bin = root === null ? `${Deno.env.get("HOME")}/.deno/bin` : `${root}/bin`;
+  pinDeno(`${bin}/tcpka`);
   console.log(`installed tcpka in ${bin}; with it on PATH, run 'tcpka --help'`);
 }

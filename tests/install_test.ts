@@ -40,7 +40,9 @@ Deno.test("deno task install --root DIR: 'tcpka' runs with the permissions it ne
       const out = await new Deno.Command(tcpka, {
         args,
         cwd: "/", // not the checkout: the shim must not depend on where it is run
-        env: { NO_COLOR: "1" },
+        // Without Deno's directory on PATH, as under sudo: the shim names the Deno that installed it.
+        env: { NO_COLOR: "1", PATH: "/nonexistent" },
+        clearEnv: true,
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -35,6 +35,8 @@ const END_REASONS = [
   "error",
 ] as const;
 
+// Written out rather than imported from the code: the schema is the contract the code is checked
+// against, so a label renamed in the code must show up as a failure here.
 const LABELS = [
   "syn",
   "syn-ack",
