@@ -13,6 +13,8 @@ const root = linux && Deno.uid() === 0;
 type Ending =
   | { kind: "signal"; signal: Deno.Signal }
   | { kind: "stdout-closed" }
+  /** stderr closed by its reader from the start, then (optionally) a signal. */
+  | { kind: "stderr-closed"; signal?: Deno.Signal }
   /** The run ends by itself (an error, a normal end). */
   | { kind: "none" };
 
@@ -29,6 +31,8 @@ interface Case {
   /** One `tcpka: …` line matching this, or an empty stderr when absent. */
   stderr?: RegExp;
   needs?: "root";
+  /** For server cases: keep the test's listener on {port}, so the port is taken. */
+  portTaken?: boolean;
 }
 
 interface Outcome {
@@ -94,7 +98,9 @@ async function run(c: Case, port: number): Promise<Outcome> {
     stderr: "piped",
   }).spawn();
   const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const stderrText = new Response(child.stderr).text();
+  const stderrText = c.ending.kind === "stderr-closed"
+    ? child.stderr.cancel().then(() => "")
+    : new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let stdout = "";
   while (stdout.split("\n").length - 1 < c.afterLines) {
@@ -112,6 +118,9 @@ async function run(c: Case, port: number): Promise<Outcome> {
     case "stdout-closed":
       await reader.cancel();
       await c.provoke?.(port);
+      break;
+    case "stderr-closed":
+      if (c.ending.signal) child.kill(c.ending.signal);
       break;
   }
   if (c.ending.kind !== "stdout-closed") {
@@ -164,6 +173,7 @@ async function connectOnce(port: number): Promise<void> {
 const INT: Ending = { kind: "signal", signal: "SIGINT" };
 const TERM: Ending = { kind: "signal", signal: "SIGTERM" };
 const PIPE: Ending = { kind: "stdout-closed" };
+const NO_STDERR: Ending = { kind: "stderr-closed" };
 const NONE: Ending = { kind: "none" };
 
 /** `{port}` in a command is replaced by a port the test owns (free, or listened on for watch). */
@@ -285,6 +295,28 @@ const CASES: [string, Case][] = [
     ending: TERM,
     code: 0,
   }],
+  // stderr closed: the one-line error has no reader, and that is no reason to crash or hang.
+  ["server on a taken port, stderr closed", {
+    command: ["server", "--port", "{port}", "--host", "127.0.0.1"],
+    afterLines: 0,
+    ending: NO_STDERR,
+    code: 1,
+    portTaken: true,
+  }],
+  ["client with nothing listening, stderr closed", {
+    command: ["client", "--port", "1"],
+    afterLines: 0,
+    ending: NO_STDERR,
+    code: 1,
+  }],
+  ["capture (human), stderr closed, ends by --duration", {
+    command: ["capture", "--port", "{port}", "--duration", "1500ms"],
+    afterLines: 0,
+    afterMs: 0,
+    ending: NO_STDERR,
+    code: 0,
+    needs: "root",
+  }],
   // capture: tcpdump is our child and must never outlive us.
   ["capture --write /nonexistent/dir/x.pcap", {
     command: ["capture", "--write", "/nonexistent/dir/x.pcap"],
@@ -330,7 +362,7 @@ for (const [name, c] of CASES) {
           for await (const conn of listener) accepted.push(conn);
         } catch { /* closed */ }
       })();
-      const serverCase = c.command[0] === "server";
+      const serverCase = c.command[0] === "server" && !c.portTaken;
       if (serverCase) listener.close();
       const dumpsBefore = await orphanTcpdumps();
       try {
