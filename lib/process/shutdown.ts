@@ -7,8 +7,10 @@
  * - A stop request (signal, closed stdout) aborts `shutdownSignal`, which every command's roles
  *   watch. The command then has GRACE_MS to wind down by itself (print its summary, return its
  *   code); if it has not, or on a second Ctrl-C, the exit is forced.
- * - `exitProcess` runs the cleanups (bounded by CLEANUP_MS), stops the children (SIGTERM, then
- *   SIGKILL) and exits: within about a second of the request in every case.
+ * - `exitProcess` flushes stdout, sends the children SIGTERM, runs the cleanups (bounded by
+ *   CLEANUP_MS), SIGKILLs any child still there and exits: within about a second of the request.
+ *   (A signal that arrives before main.ts installs this is the default's: the process just ends,
+ *   having made nothing yet.)
  */
 import { flushOutput, onStdoutClosed } from "../report/output.ts";
 
@@ -112,11 +114,6 @@ export function spawnChild(argv: string[], options: Deno.CommandOptions = {}): D
   children.add(child);
   child.status.finally(() => children.delete(child));
   return child;
-}
-
-/** Children still running (tests of this module; diagnostics). */
-export function runningChildren(): number {
-  return children.size;
 }
 
 function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {

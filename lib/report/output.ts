@@ -32,7 +32,7 @@ function writeAllSync(bytes: Uint8Array): void {
 }
 
 /**
- * Writes `text` (with its newline) to stderr now. A closed stderr is not an error worth dying of:
+ * Writes `text` as is (the caller adds the newline) to stderr now. A closed stderr is not an error worth dying of:
  * the message simply has no reader.
  */
 export function writeError(text: string): void {
