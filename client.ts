@@ -14,10 +14,13 @@ import {
   portFlag,
   stringFlag,
 } from "./lib/cli/flags.ts";
-import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
+import {
+  KEEPALIVE_FLAGS,
+  KEEPALIVE_HELP,
+  keepAliveFromFlags,
+  withUserTimeout,
+} from "./lib/cli/keepalive_flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
-import type { KeepAliveRequest } from "./lib/keepalive/mod.ts";
-import { validateRequestHere } from "./lib/keepalive/settings.ts";
 import { type ClientConfig, runClient } from "./lib/roles/client.ts";
 import { createReporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
@@ -135,18 +138,6 @@ function refusePointless(command: string, values: FlagValues, config: ClientConf
       .find((f) => values[f] !== undefined);
     if (timing) refuse(`--system-timings keeps the system's timings; it cannot take --${timing}`);
   }
-}
-
-function withUserTimeout(
-  command: string,
-  request: KeepAliveRequest,
-  userTimeoutMs: number | undefined,
-): KeepAliveRequest {
-  if (userTimeoutMs === undefined) return request;
-  const withTimeout = { ...request, userTimeoutMs };
-  const problem = validateRequestHere(withTimeout);
-  if (problem) throw new UsageError(`${command}: ${problem}`);
-  return withTimeout;
 }
 
 export const clientCommand: Command = {

@@ -23,8 +23,9 @@ import {
 } from "./lib/demo/firewall_idle.ts";
 import type { ClientConfig } from "./lib/roles/client.ts";
 import { chooseCollector } from "./lib/demo/choose_collector.ts";
+import { runRescueDemo } from "./lib/demo/rescue.ts";
 
-const SCENARIOS = ["seed", "dead-peer", "firewall-idle"] as const;
+const SCENARIOS = ["seed", "dead-peer", "firewall-idle", "rescue"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const FIREWALL_FLAGS = ["firewall-timeout", "idle-for", "show-failure"];
@@ -51,7 +52,18 @@ const UNUSED_CLIENT_FLAGS: Record<Scenario, Record<string, string>> = {
     "send-after": "the clients send after --idle-for",
     "no-keepalive": "it always runs one client with keep-alive and one without",
   },
+  "rescue": {
+    "host": "client, firewall and server have the namespaces' addresses",
+    "hold": "the clients hold until their message is answered or given up",
+    "connections": "it runs two clients, both without keep-alive",
+    "send-after": "the clients send after --idle-for",
+    "no-keepalive":
+      "both clients start without keep-alive; the timings are what set --pid gives one",
+  },
 };
+
+/** The scenarios behind the stateful firewall, which take its flags. */
+const BEHIND_FIREWALL: Scenario[] = ["firewall-idle", "rescue"];
 
 function refuseUnused(scenario: Scenario, values: FlagValues): void {
   for (const [flag, why] of Object.entries(UNUSED_CLIENT_FLAGS[scenario])) {
@@ -59,9 +71,11 @@ function refuseUnused(scenario: Scenario, values: FlagValues): void {
       throw new UsageError(`demo: --${flag} does not apply to --scenario ${scenario}: ${why}`);
     }
   }
-  if (scenario !== "firewall-idle") {
+  if (!BEHIND_FIREWALL.includes(scenario)) {
     const stray = FIREWALL_FLAGS.find((f) => values[f] !== undefined);
-    if (stray) throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle`);
+    if (stray) {
+      throw new UsageError(`demo: --${stray} belongs to --scenario firewall-idle or rescue`);
+    }
   }
 }
 
@@ -94,17 +108,21 @@ Scenarios:
               a stateful firewall that forgets idle connections sits between client and server;
               one client with keep-alive and one without idle past its timeout, then send data
               (needs root)
+  rescue      firewall-idle's firewall, two running clients without keep-alive; while they
+              idle, 'tcpka set --pid' gives one of them keep-alive with the timings given (no
+              restart): it survives the timeout, its untouched twin does not (needs root)
 
 Flags:
-  --scenario NAME       seed | dead-peer | firewall-idle
+  --scenario NAME       seed | dead-peer | firewall-idle | rescue
   --evidence SOURCE     auto (default) | capture | kernel: force the observer
-  --firewall-timeout D  firewall-idle: the firewall forgets idle connections after D (default 5s)
-  --idle-for D          firewall-idle: how long both clients stay idle (default 8s)
-  --show-failure        firewall-idle: allow keep-alive timings at or above the timeout, to watch
-                        it fail
+  --firewall-timeout D  firewall-idle, rescue: the firewall forgets idle connections after D
+                        (default 5s)
+  --idle-for D          firewall-idle, rescue: how long both clients stay idle (default 8s)
+  --show-failure        firewall-idle, rescue: allow keep-alive timings at or above the timeout,
+                        to watch it fail
   every 'tcpka client' flag: --port, --period, --idle, --interval, --count, --no-keepalive,
   --hold, --json, …; dead-peer takes the keep-alive timings, --port and --json, firewall-idle
-  also --user-timeout (default 3s) and --message; each refuses the rest in one line.
+  and rescue also --user-timeout (default 3s) and --message; each refuses the rest in one line.
 
 Exit status: 0 observed matches configured, 1 it does not (e.g. a kernel or container that
 ignores the settings) or the run could not happen (missing root, port taken), 2 bad usage,
@@ -115,7 +133,8 @@ Examples:
   tcpka demo
   tcpka demo --period 1s --hold 4s
   sudo tcpka demo --scenario dead-peer --idle 1s --interval 1s --count 3
-  sudo tcpka demo --scenario firewall-idle --firewall-timeout 5s --idle-for 8s --period 2s`;
+  sudo tcpka demo --scenario firewall-idle --firewall-timeout 5s --idle-for 8s --period 2s
+  sudo tcpka demo --scenario rescue --period 2s`;
 
 export const demoCommand: Command = {
   name: "demo",
@@ -144,7 +163,7 @@ export const demoCommand: Command = {
     const client = clientConfigFrom("demo", values, 0);
     // Every flag is checked here, before any side effect (the root check, namespaces, tcpdump).
     refuseUnused(scenario, values);
-    const firewall = scenario === "firewall-idle" ? firewallConfig(client, values) : null;
+    const firewall = BEHIND_FIREWALL.includes(scenario) ? firewallConfig(client, values) : null;
     if (firewall) validateFirewall(firewall);
     if (scenario === "seed" && client.holdMs === 0) {
       throw new UsageError("demo: --hold 0 would never end; give the client a hold time");
@@ -155,6 +174,8 @@ export const demoCommand: Command = {
       switch (scenario) {
         case "firewall-idle":
           return runFirewallIdleDemo(client, firewall!, evidence, client.json, signal);
+        case "rescue":
+          return runRescueDemo(client, firewall!, evidence, client.json, signal);
         case "dead-peer":
           return runDeadPeerDemo(client, client.json, makeCollector, signal);
         case "seed":

@@ -15,7 +15,10 @@ import {
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
+import { discoverCommand } from "./discover.ts";
+import { inspectCommand } from "./inspect.ts";
 import { serverCommand } from "./server.ts";
+import { setCommand } from "./set.ts";
 import { watchCommand } from "./watch.ts";
 
 export const VERSION = denoJson.version;
@@ -26,6 +29,9 @@ const COMMANDS: Command[] = [
   clientCommand,
   captureCommand,
   watchCommand,
+  discoverCommand,
+  inspectCommand,
+  setCommand,
 ];
 
 function toolHelp(): string {

@@ -48,3 +48,13 @@ export function formatClock(epochMs: number, micros = false): string {
     : pad(d.getMilliseconds(), 3);
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${fraction}`;
 }
+
+/**
+ * A measured time, rounded for reading: one decimal below a minute, then whole units ("4m59s",
+ * "1h59m"); the kernel's milliseconds are noise at that scale.
+ */
+export function formatApprox(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.floor(ms / 1000) % 60}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.floor(ms / 60_000) % 60}m`;
+}

@@ -20,3 +20,19 @@ export type UserFacingError = UsageError | RuntimeError;
 export function isUserFacing(err: unknown): err is UserFacingError {
   return err instanceof UsageError || err instanceof RuntimeError;
 }
+
+/**
+ * A failed connect in the user's words: refused (with `whenRefused` appended: what to do about it),
+ * unreachable, timed out, or the OS's message.
+ */
+export function describeConnectError(err: unknown, target: string, whenRefused: string): string {
+  if (err instanceof Deno.errors.ConnectionRefused) {
+    return `nothing is listening on ${target}${whenRefused}`;
+  }
+  if (err instanceof Deno.errors.TimedOut) return `connecting to ${target} timed out`;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/os error (101|113)\b|unreachable/i.test(message)) {
+    return `${target} is unreachable (${message})`;
+  }
+  return `cannot connect to ${target}: ${message}`;
+}

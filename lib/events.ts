@@ -50,6 +50,7 @@ export type TcpkaEvent =
     durationMs: number;
     error?: string;
   }
+  | DiscoverEvent
   | Base & {
     type: "summary";
     role: Role;
@@ -104,6 +105,65 @@ export type CaptureEvent =
     /** Where the input was damaged; everything before it was reported. */
     error: { message: string; offset: number } | null;
   };
+
+/** What `tcpka discover` reports (lib/discover/). */
+export type DiscoverEvent =
+  | Base & {
+    type: "discovering";
+    address: string;
+    connections: number;
+    ladderMs: number[];
+    precision: number;
+    /** About how long the answer takes when nothing forgets the connections: --max and refining. */
+    worstMs: number;
+    intervalMs: number;
+    count: number;
+  }
+  | Base & {
+    type: "probe";
+    id: number;
+    /** How long the connection had been idle when its probe went out (the kernel's clock). */
+    idleMs: number;
+    outcome: "answered" | "silent-drop" | "reset";
+    /** Forgotten: how that was decided (no answer within the wait, the kernel's ETIMEDOUT, an RST). */
+    by?: "no-answer" | "kernel" | "rst";
+    lowMs: number;
+    highMs: number | null;
+  }
+  | Base & {
+    type: "ended";
+    id: number;
+    ageMs: number;
+    edge: "server-close" | "reset";
+    lowMs: number;
+    highMs: number | null;
+  }
+  | Base & {
+    type: "result";
+    address: string;
+    /** The idle timeout lies in [lowMs, highMs]; for "none", highMs is null (kept ≥ lowMs). */
+    lowMs: number;
+    highMs: number | null;
+    edge: "silent-drop" | "reset" | "server-close" | "none";
+    /** Who sent the RST at the edge, when a capture could tell (TTL against the SYN-ACK's). */
+    rstSource: "server" | "middlebox" | "unknown" | null;
+    rstHint: string | null;
+    recommendation: Recommendation | null;
+    /** Ctrl-C: the bracket so far, not a finished measurement. */
+    interrupted: boolean;
+    elapsedMs: number;
+    /** The longest idle the run had to wait for: no run can be shorter. */
+    longestIdleMs: number;
+    connectionsUsed: number;
+    precision: number;
+  };
+
+export interface Recommendation {
+  idleMs: number;
+  intervalMs: number;
+  client: string;
+  sysctl: string;
+}
 
 export type EventOf<T extends TcpkaEvent["type"]> = Extract<TcpkaEvent, { type: T }>;
 

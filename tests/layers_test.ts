@@ -101,7 +101,17 @@ Deno.test("only lib/socket/ opens native libraries, each in one file", () => {
 });
 
 Deno.test("the command files import only the library (and each other's flag parsing)", () => {
-  const commands = ["main.ts", "server.ts", "client.ts", "capture.ts", "demo.ts", "watch.ts"];
+  const commands = [
+    "main.ts",
+    "server.ts",
+    "client.ts",
+    "capture.ts",
+    "demo.ts",
+    "watch.ts",
+    "discover.ts",
+    "inspect.ts",
+    "set.ts",
+  ];
   for (const file of commands) {
     for (const target of importsOf(file)) {
       assert.ok(

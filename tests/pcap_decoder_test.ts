@@ -176,6 +176,7 @@ Deno.test("classic pcap: every field of an Ethernet/IPv4 SYN", () => {
     dst: "10.0.0.2",
     srcPort: 40000,
     dstPort: 80,
+    ttl: 64,
     seq: 3661790706,
     ack: 0,
     flags: TCP_SYN,
@@ -325,6 +326,7 @@ Deno.test("IPv6 extension headers are walked to find TCP", () => {
     assert.equal(p.payloadLength, 100, ipv6Ext?.join());
     assert.equal(p.tcpHeaderLength, 32, ipv6Ext?.join());
     assert.equal(p.dstPort, 51000, ipv6Ext?.join());
+    assert.equal(p.ttl, 64, `hop limit, ${ipv6Ext?.join()}`); // the builder's hop limit
   }
   const later = decodePcapBuffer(
     pcapOf([linkFrame(1, ipTcp({ ...DATA6, ipv6Ext: ["hop", "frag-later"] }))]),

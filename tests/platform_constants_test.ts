@@ -438,6 +438,7 @@ Deno.test("struct tcp_info fields where include/uapi/linux/tcp.h puts them", () 
   );
   assert.equal(f.rttMicros.offset, 68);
   assert.equal(f.totalRetrans.offset, 100);
+  assert.equal(f.segsIn.offset, 140);
   assert.equal(info.states[1], "ESTABLISHED");
   assert.equal(info.states[8], "CLOSE_WAIT");
   assert.equal(info.states[10], "LISTEN");
@@ -448,7 +449,9 @@ Deno.test("struct tcp_info fields where include/uapi/linux/tcp.h puts them", () 
   view.setUint32(24, 5, true);
   view.setUint32(52, 1234, true);
   view.setUint32(56, 567, true);
+  view.setUint32(140, 9, true);
   const decoded = decodeTcpInfo(buf, info);
+  assert.equal(decoded.segsIn, 9);
   assert.deepEqual(
     [decoded.stateName, decoded.retransmits, decoded.probes, decoded.backoff, decoded.unacked],
     ["ESTABLISHED", 2, 3, 1, 5],

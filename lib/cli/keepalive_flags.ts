@@ -56,3 +56,16 @@ export function keepAliveFromFlags(
   if (problem) throw new UsageError(`${command}: ${problem}`);
   return request;
 }
+
+/** Adds TCP_USER_TIMEOUT (--user-timeout) to a request, validated for this platform. */
+export function withUserTimeout(
+  command: string,
+  request: KeepAliveRequest,
+  userTimeoutMs: number | undefined,
+): KeepAliveRequest {
+  if (userTimeoutMs === undefined) return request;
+  const withTimeout = { ...request, userTimeoutMs };
+  const problem = validateRequestHere(withTimeout);
+  if (problem) throw new UsageError(`${command}: ${problem}`);
+  return withTimeout;
+}

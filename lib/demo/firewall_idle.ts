@@ -5,21 +5,25 @@
  * without, then each sends a message: the keep-alive client's probes kept the firewall's
  * connection-tracking entry alive and its echo comes back; the other's data is dropped.
  *
- * Topology: client ns ─ veth ─ router ns ─ veth ─ server ns. The router forwards with nftables
- * (policy drop; established/related and new SYNs accepted) and a conntrack established-timeout of
- * --firewall-timeout, with nf_conntrack_tcp_loose=0 so a forgotten connection is not re-adopted.
+ * Topology: client ns ─ veth ─ router ns ─ veth ─ server ns (lib/netns/firewall_path.ts, kind
+ * "firewall-drop"), with a conntrack established-timeout of --firewall-timeout.
  */
 import type { ClientConfig } from "../roles/client.ts";
 import { UsageError } from "../errors.ts";
 import type { EventProcess } from "../process/event_process.ts";
 import type { EventOf } from "../events.ts";
 import { formatDuration } from "../duration.ts";
-import { mustRun, run } from "../netns/run.ts";
-import { requireRoot, Topology } from "../netns/topology.ts";
+import {
+  createFirewallPath,
+  droppedPackets,
+  PATH_NET,
+  ROUTER_IFACES,
+} from "../netns/firewall_path.ts";
+import { requireRoot, type Topology } from "../netns/topology.ts";
 import { CaptureCollector } from "./capture_collector.ts";
 import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EvidenceChoice } from "./seed.ts";
-import { Timeline } from "./timeline.ts";
+import { type Scenario, Timeline } from "./timeline.ts";
 
 export interface FirewallConfig {
   firewallTimeoutMs: number;
@@ -45,13 +49,6 @@ export const FIREWALL_DEFAULTS = {
   message: "still there?",
 };
 
-const NET = {
-  client: "10.73.1.1",
-  routerC: "10.73.1.2",
-  routerS: "10.73.2.1",
-  server: "10.73.2.2",
-};
-
 /** How long the demo waits beyond the user timeout before calling it "no answer" itself. */
 const ECHO_MARGIN_MS = 2000;
 
@@ -65,18 +62,6 @@ function keepAliveText({ keepalive: k }: FirewallConfig): string {
   return k.idleMs === k.intervalMs
     ? `every ${formatDuration(k.intervalMs)}`
     : `idle ${formatDuration(k.idleMs)}, then every ${formatDuration(k.intervalMs)}`;
-}
-
-function rules(): string {
-  return `table inet tcpka_fw {
-  chain forward_filter {
-    type filter hook forward priority 0; policy drop;
-    ct state established,related accept
-    tcp flags & (syn | ack) == syn ct state new accept
-    counter comment "packets of connections the firewall does not know"
-  }
-}
-`;
 }
 
 /** Refuses settings that cannot show the effect, in one line each (before any side effect). */
@@ -109,7 +94,7 @@ export function validateFirewall(config: FirewallConfig): void {
   }
 }
 
-interface Outcome {
+export interface Outcome {
   name: string;
   keepalive: string;
   expectEcho: boolean;
@@ -118,95 +103,75 @@ interface Outcome {
   rttMs: number | null;
   /** Why no echo came: ETIMEDOUT, how the connection ended, or null (none came, or it did). */
   error: string | null;
+  /** The keep-alive this connection had (null: none), as numbers for the JSON view. */
+  timings: { idleMs: number; intervalMs: number } | null;
 }
 
-export async function runFirewallIdleDemo(
-  client: ClientConfig,
+/** What a scenario behind the firewall gets to start its clients with. */
+export interface FirewallStage {
+  topology: Topology;
+  timeline: Timeline;
+  /** Every client's flags: reach the server, idle, send, give up after the user timeout. */
+  clientArgs: string[];
+}
+
+/**
+ * The frame every scenario behind the firewall shares: the firewall path, the captures on both
+ * sides of the router, the server; then `startClients` starts the clients, each is waited for
+ * until it ends, the firewall's drops are counted, and `judge` prints the verdict from how each
+ * client ended (in the order started) and says whether it passed. Every exit path stops every
+ * child and removes the namespaces.
+ */
+export async function runBehindFirewall(
+  scenario: Scenario,
+  port: number,
   fw: FirewallConfig,
   evidence: EvidenceChoice,
   json: boolean,
   signal: AbortSignal,
+  startClients: (stage: FirewallStage) => Promise<EventProcess[]>,
+  judge: (timeline: Timeline, results: Settled[]) => boolean,
 ): Promise<number> {
-  requireRoot("demo --scenario firewall-idle");
-  const timeline = new Timeline(json, "firewall-idle");
-  const port = client.port;
-  const topology = await Topology.create(["client", "router", "server"], [
-    {
-      a: { ns: "client", ifname: "c-eth0", cidr: `${NET.client}/30` },
-      b: { ns: "router", ifname: "r-eth0", cidr: `${NET.routerC}/30` },
-    },
-    {
-      a: { ns: "router", ifname: "r-eth1", cidr: `${NET.routerS}/30` },
-      b: { ns: "server", ifname: "s-eth0", cidr: `${NET.server}/30` },
-    },
-  ]);
+  requireRoot(`demo --scenario ${scenario}`);
+  const timeline = new Timeline(json, scenario);
+  const topology = await createFirewallPath("firewall-drop", fw.firewallTimeoutMs);
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
   const onAbort = () => children.forEach((c) => c.stop());
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await configureRouter(topology, fw.firewallTimeoutMs);
     timeline.note(
-      `client ${NET.client} → router (stateful firewall, forgets idle connections after ` +
-        `${formatDuration(fw.firewallTimeoutMs)}) → server ${NET.server}`,
+      `client ${PATH_NET.client} → router (stateful firewall, forgets idle connections after ` +
+        `${formatDuration(fw.firewallTimeoutMs)}) → server ${PATH_NET.server}`,
     );
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
 
-    children.push(await startServerIn(topology, "server", timeline, NET.server, port));
-
-    const common = clientArgs(NET.server, port);
-    const idle = [
-      "--send-after",
-      `${fw.idleForMs}ms`,
-      "--message",
-      fw.message,
-      "--user-timeout",
-      `${fw.userTimeoutMs}ms`,
-    ];
-    const { idleMs, intervalMs, count } = fw.keepalive;
-    const withKa = startRole(topology, "client", timeline, "ka", [
-      ...common,
-      ...idle,
-      "--idle",
-      `${idleMs}ms`,
-      "--interval",
-      `${intervalMs}ms`,
-      ...(count === undefined ? [] : ["--count", String(count)]),
-    ]);
-    const withoutKa = startRole(topology, "client", timeline, "no-ka", [
-      ...common,
-      ...idle,
-      "--no-keepalive",
-    ]);
-    children.push(withKa, withoutKa);
-    timeline.note(
-      `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
-        `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +
-        `for the echo (each gives up after ${formatDuration(fw.userTimeoutMs)} of unacknowledged ` +
-        "data: TCP_USER_TIMEOUT)",
-    );
+    children.push(await startServerIn(topology, "server", timeline, PATH_NET.server, port));
+    const clients = await startClients({
+      topology,
+      timeline,
+      clientArgs: [
+        ...clientArgs(PATH_NET.server, port),
+        "--send-after",
+        `${fw.idleForMs}ms`,
+        "--message",
+        fw.message,
+        "--user-timeout",
+        `${fw.userTimeoutMs}ms`,
+      ],
+    });
+    children.push(...clients);
 
     const echoWaitMs = fw.userTimeoutMs + ECHO_MARGIN_MS;
     const deadline = fw.idleForMs + echoWaitMs + 2000;
-    const results = await Promise.all([withKa, withoutKa].map((p) => settle(p, deadline, signal)));
+    const results = await Promise.all(clients.map((p) => settle(p, deadline, signal)));
     await new Promise((r) => setTimeout(r, 300));
     for (const c of captures) await c.stop();
     if (signal.aborted) return 130;
 
     const dropped = await droppedPackets(topology);
     timeline.note(`the firewall dropped ${dropped} packets of connections it had forgotten`);
-    const outcomes: Outcome[] = [
-      outcome(
-        "ka",
-        keepAliveText(fw),
-        longestGap(fw) < fw.firewallTimeoutMs,
-        results[0],
-        fw.userTimeoutMs,
-      ),
-      outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
-    ];
-    printVerdict(timeline, fw, outcomes);
-    return outcomes.every((o) => o.echoed === o.expectEcho) ? 0 : 1;
+    return judge(timeline, results) ? 0 : 1;
   } finally {
     signal.removeEventListener("abort", onAbort);
     for (const child of children) child.stop("SIGKILL");
@@ -216,20 +181,65 @@ export async function runFirewallIdleDemo(
   }
 }
 
-async function configureRouter(topology: Topology, timeoutMs: number): Promise<void> {
-  const r = topology.exec("router");
-  await mustRun([...r, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-  await mustRun([...topology.exec("client"), "ip", "route", "add", "default", "via", NET.routerC]);
-  await mustRun([...topology.exec("server"), "ip", "route", "add", "default", "via", NET.routerS]);
-  // The ruleset's ct expressions load conntrack, which creates the namespace's sysctls below.
-  await mustRun([...r, "nft", "-f", "-"], rules());
-  await mustRun([
-    ...r,
-    "sysctl",
-    "-qw",
-    `net.netfilter.nf_conntrack_tcp_timeout_established=${timeoutMs / 1000}`,
-    "net.netfilter.nf_conntrack_tcp_loose=0",
-  ]);
+export function runFirewallIdleDemo(
+  client: ClientConfig,
+  fw: FirewallConfig,
+  evidence: EvidenceChoice,
+  json: boolean,
+  signal: AbortSignal,
+): Promise<number> {
+  return runBehindFirewall(
+    "firewall-idle",
+    client.port,
+    fw,
+    evidence,
+    json,
+    signal,
+    ({ topology, timeline, clientArgs }) => {
+      const { idleMs, intervalMs, count } = fw.keepalive;
+      const withKa = startRole(topology, "client", timeline, "ka", [
+        ...clientArgs,
+        "--idle",
+        `${idleMs}ms`,
+        "--interval",
+        `${intervalMs}ms`,
+        ...(count === undefined ? [] : ["--count", String(count)]),
+      ]);
+      const withoutKa = startRole(topology, "client", timeline, "no-ka", [
+        ...clientArgs,
+        "--no-keepalive",
+      ]);
+      timeline.note(
+        `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
+          `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +
+          `for the echo (each gives up after ${formatDuration(fw.userTimeoutMs)} of ` +
+          "unacknowledged data: TCP_USER_TIMEOUT)",
+      );
+      return Promise.resolve([withKa, withoutKa]);
+    },
+    (timeline, results) => {
+      const outcomes: Outcome[] = [
+        outcome(
+          "ka",
+          keepAliveText(fw),
+          longestGap(fw) < fw.firewallTimeoutMs,
+          results[0],
+          fw.userTimeoutMs,
+          fw.keepalive,
+        ),
+        outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
+      ];
+      printVerdict(
+        timeline,
+        fw,
+        outcomes,
+        `Verdict: which idle connection survived a ${
+          formatDuration(fw.firewallTimeoutMs)
+        } firewall timeout?`,
+      );
+      return outcomes.every((o) => o.echoed === o.expectEcho);
+    },
+  );
 }
 
 async function startCaptures(
@@ -239,7 +249,12 @@ async function startCaptures(
   captures: CaptureCollector[],
   evidence: EvidenceChoice,
 ): Promise<void> {
-  for (const [iface, label] of [["r-eth0", "fw-in"], ["r-eth1", "fw-out"]]) {
+  for (
+    const [iface, label] of [
+      [ROUTER_IFACES.clientSide, "fw-in"],
+      [ROUTER_IFACES.serverSide, "fw-out"],
+    ]
+  ) {
     const capture = new CaptureCollector(
       { port, iface, prefix: topology.exec("router"), label },
       timeline,
@@ -261,7 +276,7 @@ async function startCaptures(
   timeline.note("capturing on both sides of the router: fw-in (client side), fw-out (server side)");
 }
 
-interface Settled {
+export interface Settled {
   echo: EventOf<"echo"> | null;
   closed: EventOf<"closed"> | null;
   waitedMs: number;
@@ -277,12 +292,13 @@ async function settle(p: EventProcess, deadlineMs: number, signal: AbortSignal):
   return { echo, closed, waitedMs: performance.now() - started };
 }
 
-function outcome(
+export function outcome(
   name: string,
   keepalive: string,
   expectEcho: boolean,
   s: Settled,
   userTimeoutMs: number,
+  timings: { idleMs: number; intervalMs: number } | null = null,
 ): Outcome {
   let result: string;
   if (s.echo) result = `echo received (round trip ${formatDuration(s.echo.rttMs)})`;
@@ -308,19 +324,19 @@ function outcome(
     echoed: s.echo !== null,
     rttMs: s.echo?.rttMs ?? null,
     error,
+    timings: timings ? { idleMs: timings.idleMs, intervalMs: timings.intervalMs } : null,
   };
 }
 
-async function droppedPackets(topology: Topology): Promise<number> {
-  const out = await run([...topology.exec("router"), "nft", "list", "table", "inet", "tcpka_fw"]);
-  return Number(/counter packets (\d+)/.exec(out.stdout)?.[1] ?? 0);
-}
-
-function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[]): void {
+/** The verdict table: each connection's keep-alive, the idle, what was expected and what came. */
+export function printVerdict(
+  timeline: Timeline,
+  fw: FirewallConfig,
+  outcomes: Outcome[],
+  title: string,
+): void {
   timeline.table(
-    `Verdict: which idle connection survived a ${
-      formatDuration(fw.firewallTimeoutMs)
-    } firewall timeout?`,
+    title,
     ["connection", "keep-alive", "idle", "firewall timeout", "expected", "result"],
     outcomes.map((o) => ({
       cells: [
@@ -334,8 +350,8 @@ function printVerdict(timeline: Timeline, fw: FirewallConfig, outcomes: Outcome[
       pass: o.echoed === o.expectEcho,
       values: {
         configured: {
-          keepaliveIdleMs: o.name === "ka" ? fw.keepalive.idleMs : null,
-          keepaliveIntervalMs: o.name === "ka" ? fw.keepalive.intervalMs : null,
+          keepaliveIdleMs: o.timings?.idleMs ?? null,
+          keepaliveIntervalMs: o.timings?.intervalMs ?? null,
           idleMs: fw.idleForMs,
           firewallTimeoutMs: fw.firewallTimeoutMs,
           result: o.expectEcho ? "echo" : "no-answer",

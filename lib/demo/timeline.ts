@@ -13,7 +13,7 @@ import { onCleanup } from "../process/shutdown.ts";
 import type { Verdict, VerdictValues } from "./verdict.ts";
 import { type Line, TimeOrder } from "./time_order.ts";
 
-export type Scenario = "seed" | "dead-peer" | "firewall-idle";
+export type Scenario = "seed" | "dead-peer" | "firewall-idle" | "rescue";
 
 export interface TableRow {
   cells: string[];
@@ -65,6 +65,16 @@ export class Timeline {
       o.time,
       this.json ? () => jsonLine(o, "kernel") : formatObservation(o, this.style, "kernel"),
     );
+  }
+
+  /** A line of the demo's own, in time order (stamped now). */
+  write(text: string): void {
+    this.#add(Date.now(), text);
+  }
+
+  /** An event of the demo's own (JSON view), in time order. */
+  event(e: { type: string; time: number } & Record<string, unknown>): void {
+    this.#add(e.time, () => jsonLine(e, "demo"));
   }
 
   note(text: string): void {

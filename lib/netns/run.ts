@@ -1,4 +1,5 @@
-/** Running system tools (ip, nft, sysctl) with one-line errors that name the command. */
+/** Running system tools (ip, nft, sysctl, ss) with one-line errors that name the command. */
+import { RuntimeError } from "../errors.ts";
 import { spawnChild } from "../process/shutdown.ts";
 
 export interface RunResult {
@@ -7,17 +8,16 @@ export interface RunResult {
   stderr: string;
 }
 
-export async function run(argv: string[], input?: string): Promise<RunResult> {
-  let child: Deno.ChildProcess;
+/**
+ * Starts a system tool with stdout and stderr piped, as a child the shutdown path stops; a tool
+ * that is not installed is one line naming the Debian package that has it.
+ */
+export function spawnTool(argv: string[], stdin: "null" | "piped" = "null"): Deno.ChildProcess {
   try {
-    child = spawnChild(argv, {
-      stdin: input === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
+    return spawnChild(argv, { stdin, stdout: "piped", stderr: "piped" });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
-      throw new Error(
+      throw new RuntimeError(
         `${argv[0]} is not installed (Debian/Ubuntu: apt-get install ${
           PACKAGE[argv[0]] ?? argv[0]
         })`,
@@ -25,6 +25,10 @@ export async function run(argv: string[], input?: string): Promise<RunResult> {
     }
     throw err;
   }
+}
+
+export async function run(argv: string[], input?: string): Promise<RunResult> {
+  const child = spawnTool(argv, input === undefined ? "null" : "piped");
   if (input !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(input));
@@ -40,6 +44,7 @@ const PACKAGE: Record<string, string> = {
   ss: "iproute2",
   nft: "nftables",
   sysctl: "procps",
+  nsenter: "util-linux",
 };
 
 /** Runs and throws `"<command>: <its stderr>"` on failure. */

@@ -5,7 +5,7 @@
  */
 import { mustRun, run } from "./run.ts";
 import { RuntimeError } from "../errors.ts";
-import { onCleanup, shutdownSignal } from "../process/shutdown.ts";
+import { onCleanup, shutdownSignal, spawnChild } from "../process/shutdown.ts";
 
 /**
  * Namespaces, veth links and nftables need Linux and root. Missing privilege is the world saying no,
@@ -33,6 +33,7 @@ export class Topology {
   /** The step of `create` in progress: removal waits for it, so nothing is added after. */
   #step: Promise<unknown> = Promise.resolve();
   readonly #unregister: () => void;
+  readonly #keepers: Deno.ChildProcess[] = [];
 
   private constructor(names: Record<string, string>) {
     this.names = names;
@@ -62,6 +63,7 @@ export class Topology {
     try {
       for (const name of Object.values(names)) {
         await topology.#add(["ip", "netns", "add", name]);
+        topology.#keepers.push(keeper(name));
         await topology.#add(["ip", "-n", name, "link", "set", "lo", "up"]);
       }
       for (const { a, b } of links) {
@@ -111,10 +113,31 @@ export class Topology {
           await run(["ip", "netns", "del", name]);
         }),
       );
+      for (const k of this.#keepers) {
+        try {
+          k.kill("SIGKILL");
+        } catch { /* killed with its namespace's processes */ }
+        await k.status;
+      }
       this.#unregister();
     })();
     return this.#removal;
   }
+}
+
+/**
+ * A process that lives in namespace `name` for the topology's lifetime (`ip monitor` waits for
+ * link events until killed): older tcpka versions delete any tcpka namespace with no process in
+ * it, which removed a concurrent run's router (it never has one) in the middle of its run.
+ */
+function keeper(name: string): Deno.ChildProcess {
+  const child = spawnChild(["ip", "netns", "exec", name, "ip", "monitor", "link"], {
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  });
+  child.unref();
+  return child;
 }
 
 async function killProcessesIn(name: string): Promise<void> {

@@ -754,6 +754,7 @@ export class PcapDecoder {
       dst: v4 ? this.#addr.v4(bytes, view, srcOff + 4) : this.#addr.v6(bytes, view, srcOff + 16),
       srcPort: view.getUint16(t),
       dstPort: view.getUint16(t + 2),
+      ttl: bytes[v4 ? p + 8 : p + 7],
       seq: view.getUint32(t + 4),
       ack: view.getUint32(t + 8),
       flags: bytes[t + 13],

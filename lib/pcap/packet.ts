@@ -52,6 +52,8 @@ export interface DecodedPacket {
   dst: string;
   srcPort: number;
   dstPort: number;
+  /** IPv4 TTL or IPv6 hop limit as captured: how far the sender is (RST forensics). */
+  ttl: number;
   /** Raw 32-bit sequence and acknowledgement numbers (not relative). */
   seq: number;
   ack: number;

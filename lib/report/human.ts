@@ -8,6 +8,7 @@ import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatClock, formatDuration } from "../duration.ts";
 import type { Styler } from "./style.ts";
 import { formatConnectionSummary, PacketLines } from "./packets.ts";
+import { formatDiscoverEvent } from "./discover_view.ts";
 
 const END_REASON_TEXT: Record<EndReason, string> = {
   "hold-expired": "closed by us after the hold time",
@@ -143,6 +144,11 @@ function formatBody(event: RoleEvent, style: Styler): string[] {
     }
     case "summary":
       return [formatSummary(event, style)];
+    case "discovering":
+    case "probe":
+    case "ended":
+    case "result":
+      return formatDiscoverEvent(event, style);
   }
 }
 

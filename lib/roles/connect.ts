@@ -4,6 +4,11 @@
  * connection the peer reset right after accepting it, nor as running out of file descriptors.
  */
 import { formatDuration } from "../duration.ts";
+import { describeConnectError } from "../errors.ts";
+import { formatEndpoint } from "../ip.ts";
+
+/** What to do when nobody listens: the client is usually run against `tcpka server`. */
+const REFUSED_HINT = "; start the server first ('tcpka server')";
 
 export type ConnectFailureKind =
   | "refused" // RST in answer to the SYN: nothing listens there
@@ -48,7 +53,7 @@ export async function connectWithin(
 ): Promise<Deno.TcpConn> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = stop ? AbortSignal.any([stop, timeout]) : timeout;
-  const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const target = formatEndpoint(host, port);
   try {
     return await Deno.connect({ hostname: host, port, signal });
   } catch (err) {
@@ -60,10 +65,7 @@ export async function connectWithin(
       );
     }
     if (err instanceof Deno.errors.ConnectionRefused) {
-      throw new ConnectFailure(
-        "refused",
-        `nothing is listening on ${target}; start the server first ('tcpka server')`,
-      );
+      throw new ConnectFailure("refused", describeConnectError(err, target, REFUSED_HINT));
     }
     // A SYN answered by RST is ECONNREFUSED; a reset seen by connect() came after the handshake.
     if (isResetByPeer(err)) {
@@ -75,7 +77,6 @@ export async function connectWithin(
     if (isFdLimit(err)) {
       throw new ConnectFailure("fd-limit", `too many open files; ${fdLimitHint()}`);
     }
-    const message = err instanceof Error ? err.message : String(err);
-    throw new ConnectFailure("other", `cannot connect to ${target}: ${message}`);
+    throw new ConnectFailure("other", describeConnectError(err, target, ""));
   }
 }

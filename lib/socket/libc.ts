@@ -13,6 +13,7 @@ export const LIBC_SYMBOLS = {
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // Linux only.
   epoll_create1: { parameters: ["i32"], result: "i32", optional: true },
@@ -25,6 +26,9 @@ export const LIBC_SYMBOLS = {
     optional: true,
   },
   eventfd: { parameters: ["u32", "i32"], result: "i32", optional: true },
+  // Another process's descriptors (Linux ≥ 5.6, glibc ≥ 2.36).
+  pidfd_open: { parameters: ["i32", "u32"], result: "i32", optional: true },
+  pidfd_getfd: { parameters: ["i32", "i32", "u32"], result: "i32", optional: true },
   // errno's address: glibc/musl call it __errno_location, macOS __error.
   __errno_location: { parameters: [], result: "pointer", optional: true },
   __error: { parameters: [], result: "pointer", optional: true },

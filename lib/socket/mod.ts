@@ -9,6 +9,7 @@ import { WindowsSockets } from "./windows.ts";
 
 export type * from "./types.ts";
 export type { FoundHandle } from "./handle_finder.ts";
+export { ProcessAccessError, type ProcessFailure } from "./process_access.ts";
 export { platformFor, type PlatformTable, type SupportedOs } from "./platform.ts";
 
 export type OpenedSockets = { sockets: Sockets; reason: null } | { sockets: null; reason: string };

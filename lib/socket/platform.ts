@@ -34,6 +34,8 @@ export interface TcpInfoLayout {
     lastAckRecvMs: Field;
     rttMicros: Field;
     totalRetrans: Field;
+    /** Segments received, bare ACKs and the peer's keep-alive probes included (tcpi_segs_in). */
+    segsIn: Field;
   };
   /** `tcpi_state` values (include/net/tcp_states.h), index = number. */
   states: readonly string[];
@@ -77,6 +79,8 @@ export interface PlatformTable {
   /** TCP_USER_TIMEOUT (ms): how long sent data may stay unacknowledged; null where not offered. */
   tcpUserTimeout: number | null;
   /** SO_ACCEPTCONN: is this socket listening? */
+  /** SO_TYPE, which says SOCK_STREAM (1 everywhere) for a TCP socket. */
+  soType: number;
   soAcceptConn: number;
   /** SO_LINGER, and the size of its `struct linger` (two ints; two u_shorts on Windows). */
   soLinger: number;
@@ -91,8 +95,17 @@ export interface PlatformTable {
   unspecConnectResets: boolean;
   /** The function returning errno's address (POSIX C libraries); null on Windows (WSAGetLastError). */
   errnoSymbol: "__errno_location" | "__error" | null;
-  /** errno values the layer tells apart (asm-generic/errno-base.h; the same on macOS). */
-  errno: { ebadf: number; eintr: number; eexist: number } | null;
+  /** errno values the layer tells apart (asm-generic/errno-base.h; ENOSYS differs on macOS). */
+  errno:
+    | {
+      ebadf: number;
+      eintr: number;
+      eexist: number;
+      eperm: number;
+      esrch: number;
+      enosys: number;
+    }
+    | null;
   tcpInfo: TcpInfoLayout | null;
   epoll: EpollTable | null;
   /** Socket handles are descriptors 0, 1, 2, … on POSIX; Windows SOCKETs are multiples of 4. */
@@ -122,6 +135,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 5,
     tcpKeepCnt: 6,
     tcpUserTimeout: 18,
+    soType: 3,
     soAcceptConn: 30,
     soLinger: 13,
     lingerBytes: 8,
@@ -130,7 +144,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     sockaddrLayout: "u16-family",
     unspecConnectResets: true,
     errnoSymbol: "__errno_location",
-    errno: { ebadf: 9, eintr: 4, eexist: 17 },
+    errno: { ebadf: 9, eintr: 4, eexist: 17, eperm: 1, esrch: 3, enosys: 38 },
     tcpInfo: {
       option: 11,
       bytes: 232,
@@ -147,6 +161,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
         lastAckRecvMs: { offset: 56, bytes: 4 },
         rttMicros: { offset: 68, bytes: 4 },
         totalRetrans: { offset: 100, bytes: 4 },
+        segsIn: { offset: 140, bytes: 4 },
       },
       states: [
         "UNKNOWN",
@@ -196,6 +211,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 0x101,
     tcpKeepCnt: 0x102,
     tcpUserTimeout: null,
+    soType: 0x1008,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 8,
@@ -204,7 +220,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     sockaddrLayout: "len-u8-family",
     unspecConnectResets: false,
     errnoSymbol: "__error",
-    errno: { ebadf: 9, eintr: 4, eexist: 17 },
+    errno: { ebadf: 9, eintr: 4, eexist: 17, eperm: 1, esrch: 3, enosys: 78 },
     // macOS has TCP_CONNECTION_INFO, another struct; not read yet.
     tcpInfo: null,
     epoll: null,
@@ -229,6 +245,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepIntvl: 17, // Windows 10 1709+
     tcpKeepCnt: 16, // Windows 10 1703+
     tcpUserTimeout: null,
+    soType: 0x1008,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 4,

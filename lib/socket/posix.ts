@@ -4,6 +4,7 @@ import type {
   AppliedOptions,
   KeepAliveReading,
   KeepAliveRequest,
+  ProcessDescriptors,
   RaisedBacklog,
   ReadableWait,
   Sockets,
@@ -14,15 +15,18 @@ import { addressKeyOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches } from "./sockaddr
 import { HandleLocator } from "./locator.ts";
 import { type Libc, libc, type LibcSymbols } from "./libc.ts";
 import { sharedWatcher } from "./epoll.ts";
+import { ProcessAccessError, type ProcessFailure } from "./process_access.ts";
 
 export class PosixSockets extends HandleLocator implements Sockets {
   readonly #c: LibcSymbols;
   readonly #errno: () => number;
   readonly #ebadf: number;
+  readonly #errnos: NonNullable<PlatformTable["errno"]>;
   // Scratch buffers reused by every call: the lookup loop must not allocate.
   readonly #len = new Uint32Array(1);
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
+  #tcpInfoBuffer: Uint8Array | null = null;
 
   /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
   constructor(platform: PlatformTable, c: Libc = libc(platform)) {
@@ -31,6 +35,7 @@ export class PosixSockets extends HandleLocator implements Sockets {
     this.#c = c.symbols;
     this.#errno = c.errno;
     this.#ebadf = platform.errno.ebadf;
+    this.#errnos = platform.errno;
   }
 
   protected sockName(fd: number): HandleCheck | null {
@@ -42,6 +47,14 @@ export class PosixSockets extends HandleLocator implements Sockets {
   protected peerName(fd: number): boolean {
     this.#len[0] = SOCKADDR_BUFFER_BYTES;
     return this.#c.getpeername(fd, this.addr, this.#len) === 0;
+  }
+
+  protected socketType(fd: number): number | null {
+    this.#len[0] = 4;
+    const p = this.platform;
+    return this.#c.getsockopt(fd, p.solSocket, p.soType, this.#intBytes, this.#len) === 0
+      ? this.#int[0]
+      : null;
   }
 
   /**
@@ -84,12 +97,69 @@ export class PosixSockets extends HandleLocator implements Sockets {
 
   #tcpInfoOrNull(fd: number): TcpInfo | null {
     const layout = this.platform.tcpInfo!;
-    const buf = new Uint8Array(layout.bytes);
-    const len = new Uint32Array([buf.length]);
+    // One scratch buffer: inspect reads TCP_INFO on tens of thousands of sockets in a row.
+    const buf = this.#tcpInfoBuffer ??= new Uint8Array(layout.bytes);
+    const len = this.#len;
+    len[0] = buf.length;
     if (this.#c.getsockopt(fd, this.platform.ipprotoTcp, layout.option, buf, len) !== 0) {
       return null;
     }
     return decodeTcpInfo(buf.subarray(0, len[0]), layout);
+  }
+
+  openProcess(pid: number): ProcessDescriptors {
+    const { pidfd_open, pidfd_getfd } = this.#c;
+    if (!pidfd_open || !pidfd_getfd) {
+      throw new ProcessAccessError(
+        "unsupported",
+        "pidfd_open",
+        `pidfd_open: not in ${this.platform.library}`,
+      );
+    }
+    const pidfd = pidfd_open(pid, 0);
+    if (pidfd < 0) throw this.#processError("pidfd_open");
+    let open = true;
+    return {
+      pid,
+      copy: (fd: number) => {
+        const copy = pidfd_getfd(pidfd, fd, 0);
+        if (copy < 0) throw this.#processError("pidfd_getfd");
+        return copy;
+      },
+      checkAccess: () => {
+        // The kernel checks ptrace access before it looks the descriptor up, so a number no
+        // process can have answers EPERM (refused) or EBADF (allowed) and copies nothing.
+        const copy = pidfd_getfd(pidfd, 0x7fffffff, 0);
+        if (copy >= 0) {
+          this.closeHandle(copy);
+          return;
+        }
+        const error = this.#processError("pidfd_getfd");
+        if (error.failure !== "closed") throw error;
+      },
+      close: () => {
+        if (open) this.#c.close(pidfd);
+        open = false;
+      },
+    };
+  }
+
+  closeHandle(fd: number): void {
+    this.#c.close(fd);
+  }
+
+  #processError(call: string): ProcessAccessError {
+    const errno = this.#errno(), e = this.#errnos;
+    const [failure, text]: [ProcessFailure, string] = errno === e.eperm
+      ? ["denied", "Operation not permitted"]
+      : errno === e.esrch
+      ? ["exited", "No such process"]
+      : errno === e.ebadf
+      ? ["closed", "Bad file descriptor"]
+      : errno === e.enosys
+      ? ["unsupported", "Function not implemented"]
+      : ["other", `errno ${errno}`];
+    return new ProcessAccessError(failure, call, `${call}: ${text}`);
   }
 
   watchReadable(conn: Deno.TcpConn): ReadableWait | null {
@@ -170,10 +240,12 @@ export class PosixSockets extends HandleLocator implements Sockets {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Reads the table's `struct tcp_info` fields from what the kernel filled in (host byte order). */
 export function decodeTcpInfo(buf: Uint8Array, layout: TcpInfoLayout): TcpInfo {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const little = LITTLE_ENDIAN;
   const f = layout.fields;
   const read = (field: { offset: number; bytes: 1 | 4 }): number => {
     if (field.offset + field.bytes > buf.length) return 0; // an older kernel's shorter struct
@@ -194,5 +266,6 @@ export function decodeTcpInfo(buf: Uint8Array, layout: TcpInfoLayout): TcpInfo {
     lastDataRecvMs: read(f.lastDataRecvMs),
     lastAckRecvMs: read(f.lastAckRecvMs),
     totalRetrans: read(f.totalRetrans),
+    segsIn: read(f.segsIn),
   };
 }

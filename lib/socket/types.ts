@@ -81,6 +81,8 @@ export interface TcpInfo {
   lastDataRecvMs: number;
   lastAckRecvMs: number;
   totalRetrans: number;
+  /** Segments received so far, anything the peer sent (its keep-alive probes too); 0 if unknown. */
+  segsIn: number;
 }
 
 /** A socket's two ends, read from the kernel (getsockname/getpeername). */
@@ -95,6 +97,20 @@ export interface ReadableWait {
   next(): Promise<void>;
   /** Wakes a pending next() for good; the caller then closes the socket. */
   cancel(): void;
+}
+
+/**
+ * Another process's descriptors, copied into this one (Linux pidfd_open + pidfd_getfd, ≥ 5.6; root
+ * or CAP_SYS_PTRACE over the process). A copy shares the socket: options set on it are the
+ * socket's. Failures throw ProcessAccessError (process_access.ts).
+ */
+export interface ProcessDescriptors {
+  readonly pid: number;
+  /** A copy of the process's descriptor `fd`, owned by this process: closeHandle() it. */
+  copy(fd: number): number;
+  /** Throws when this process may not copy the target's descriptors ("denied"), copying none. */
+  checkAccess(): void;
+  close(): void;
 }
 
 export interface Sockets {
@@ -120,6 +136,19 @@ export interface Sockets {
   readTcpInfo(handle: number): TcpInfo;
   /** The socket's local and remote address; null when `handle` is not a socket. */
   addressesOf(handle: number): SocketAddresses | null;
+  /**
+   * True when `handle` is a TCP socket bound to `local` and connected to `remote` (null: connected
+   * to nothing, as a listener). Cheap enough to run on every one of 20,000 copied descriptors.
+   */
+  isConnection(
+    handle: number,
+    local: { hostname: string; port: number },
+    remote: { hostname: string; port: number } | null,
+  ): boolean;
+  /** A handle on another process's descriptors; throws ProcessAccessError ("unsupported" off Linux). */
+  openProcess(pid: number): ProcessDescriptors;
+  /** Closes a descriptor this process owns (a copy from openProcess), never anyone else's. */
+  closeHandle(handle: number): void;
   /**
    * A readiness wait for `conn` (epoll on Linux), or null where the caller must keep a read
    * pending instead (another OS, or a connection whose handle was not located).

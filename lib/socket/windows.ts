@@ -25,6 +25,7 @@ import type {
   KeepAliveReading,
   KeepAliveRequest,
   KeepAliveValues,
+  ProcessDescriptors,
   RaisedBacklog,
   ReadableWait,
   Sockets,
@@ -34,6 +35,7 @@ import type {
 import { HandleCheck, HandleFinder } from "./handle_finder.ts";
 import { SOCKADDR_BUFFER_BYTES } from "./sockaddr.ts";
 import { HandleLocator } from "./locator.ts";
+import { ProcessAccessError } from "./process_access.ts";
 import { type Winsock, winsock } from "./winsock.ts";
 import { formatDuration } from "../duration.ts";
 
@@ -144,6 +146,15 @@ export class WindowsSockets extends HandleLocator implements Sockets {
     return this.#ws.getpeername(BigInt(handle), this.addr, this.#len) === 0;
   }
 
+  protected socketType(handle: number): number | null {
+    this.#len[0] = 4;
+    const p = this.platform;
+    return this.#ws.getsockopt(BigInt(handle), p.solSocket, p.soType, this.#intBytes, this.#len) ===
+        0
+      ? this.#int[0]
+      : null;
+  }
+
   protected override forgetHandle(handle: number): void {
     this.#asSet.delete(handle);
   }
@@ -159,6 +170,18 @@ export class WindowsSockets extends HandleLocator implements Sockets {
   /** Windows keeps a read pending per connection (no epoll). */
   watchReadable(_conn: Deno.TcpConn): ReadableWait | null {
     return null;
+  }
+
+  openProcess(_pid: number): ProcessDescriptors {
+    throw new ProcessAccessError(
+      "unsupported",
+      "pidfd_open",
+      "another process's sockets are reached on Linux only (pidfd_getfd)",
+    );
+  }
+
+  closeHandle(_handle: number): void {
+    throw new Error("closeHandle: no copied handles on Windows");
   }
 
   setKeepAlive(handle: number, request: KeepAliveRequest): AppliedOptions {

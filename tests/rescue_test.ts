@@ -1,0 +1,51 @@
+/** `demo --scenario rescue` end to end: set --pid saves one running client, not its twin. */
+import assert from "assert";
+import { runCli, which } from "./helpers/cli.ts";
+import { namespacesOf } from "./helpers/netns.ts";
+import type { SetReport } from "../lib/inspect/set_live.ts";
+
+const root = Deno.build.os === "linux" && Deno.uid() === 0;
+const missing = [...(root ? [] : ["root"]), ...["nft", "nsenter"].filter((p) => !which(p))];
+const skipWhy = missing.length ? ` (skipped: needs ${missing.join(", ")})` : "";
+
+interface Table {
+  type: "table";
+  rows: { connection: string; "keep-alive": string; result: string; pass: boolean }[];
+  pass: boolean;
+}
+
+Deno.test({
+  name: `rescue (timeout 3s, idle 5s, period 1s): the client set --pid reached survives${skipWhy}`,
+  ignore: missing.length > 0,
+  async fn() {
+    const r = await runCli([
+      "demo",
+      "--scenario",
+      "rescue",
+      "--json",
+      "--firewall-timeout",
+      "3s",
+      "--idle-for",
+      "5s",
+      "--period",
+      "1s",
+    ], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout.slice(-2000)}`);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const set = lines.find((o) => o.type === "set").report as SetReport;
+    // Exactly the rescued client's one connection, read back with the values asked for.
+    assert.deepEqual(set.results.map((x) => [x.outcome, x.holds, x.before?.enabled]), [
+      ["changed", true, false],
+    ]);
+    assert.deepEqual(set.results[0].after?.values, { idleMs: 1000, intervalMs: 1000, count: 3 });
+    const table = lines.find((o) => o.type === "table") as Table;
+    const rescued = table.rows.find((row) => row.connection === "rescued")!;
+    const twin = table.rows.find((row) => row.connection === "twin")!;
+    assert.match(rescued.result, /^echo received/);
+    assert.match(twin.result, /^no answer/);
+    assert.ok(table.pass);
+    // The scenario's namespaces (named after the demo's pid, tcpka-<pid>-client) are gone.
+    const demoPid = Number(/^tcpka-(\d+)-client$/.exec(set.namespace.name!)?.[1]);
+    assert.deepEqual(await namespacesOf(demoPid), []);
+  },
+});
