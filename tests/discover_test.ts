@@ -232,7 +232,7 @@ const refusals: [string[], RegExp][] = [
   [["127.0.0.1:1", "--min", "10s", "--max", "5s"], /--max 5s must be longer than --min 10s/],
   [["127.0.0.1:1", "--max", "10h"], /at most 9h/],
   [["127.0.0.1:1", "--precision", "0"], /--precision "0" must be 1% to 100%/],
-  [["127.0.0.1:1", "--connections", "0"], /--connections: "0" must be a whole number from 1/],
+  [["127.0.0.1:1", "--connections", "0"], /--connections 0 is out of range \(1 to /],
   [["127.0.0.1:1", "--interval", "1500ms"], /--interval must be whole seconds/],
   [["127.0.0.1:1", "--bogus"], /unknown flag --bogus/],
 ];
