@@ -6,6 +6,7 @@
  */
 import assert from "assert";
 import type { EventOf, TcpkaEvent } from "../lib/events.ts";
+import { eventFromJson } from "../lib/report/json_view.ts";
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 import { Topology } from "../lib/netns/topology.ts";
@@ -19,7 +20,10 @@ const tcpdump = which("tcpdump") !== null;
 type Result = EventOf<"result">;
 
 function events(stdout: string): TcpkaEvent[] {
-  return stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as TcpkaEvent);
+  // Read back from the JSON view (docs/json.md) into the events the code emits.
+  return stdout.trim().split("\n").filter(Boolean).map((l) =>
+    eventFromJson(JSON.parse(l)) as unknown as TcpkaEvent
+  );
 }
 
 function resultOf(stdout: string, stderr: string): Result {

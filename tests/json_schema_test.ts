@@ -290,3 +290,61 @@ Deno.test({
 Deno.test("schema: endpoint objects", () => {
   assert.deepEqual(validate({ address: "::1", port: 1 }, EVENTS.connected.object.local), []);
 });
+
+Deno.test({
+  name: `schema: discover, inspect and set${
+    root && which("nsenter") ? "" : " (inspect/set skipped: need root and nsenter)"
+  }`,
+  ignore: !linux,
+  async fn() {
+    // discover against a server on loopback, where nothing forgets idle connections: a short
+    // ladder ends with "none" after --max.
+    const { server, port } = await startServer(["--hold", "0"]);
+    try {
+      const discover = await runCli([
+        "discover",
+        `127.0.0.1:${port}`,
+        "--json",
+        "--min",
+        "1s",
+        "--max",
+        "2s",
+        "--connections",
+        "2",
+        "--no-capture",
+      ], { timeoutMs: 60_000 });
+      assert.equal(discover.code, 0, discover.stderr);
+      const events = assertValid("discover", discover.stdout);
+      for (const t of ["discovering", "idle-probe", "path-timeout"]) {
+        assert.ok(typesOf(events).has(t), `discover: no ${t}`);
+      }
+      if (!root || !which("nsenter")) return;
+      // A client held open, so inspect and set have a connection of a known pid to report.
+      const client = new CliProcess([
+        "client",
+        "--json",
+        "--port",
+        String(port),
+        "--hold",
+        "20s",
+        "--no-keepalive",
+      ]);
+      try {
+        await client.waitFor((e) => e.type === "keepalive");
+        const pid = String(client.child.pid);
+        const inspect = await runCli(["inspect", "--json", "--pid", pid]);
+        assert.equal(inspect.code, 0, inspect.stderr);
+        assertValid("inspect", inspect.stdout);
+        const set = await runCli(["set", "--json", "--pid", pid, "--period", "5s", "--dry-run"]);
+        assert.equal(set.code, 0, set.stderr);
+        assertValid("set", set.stdout);
+      } finally {
+        client.stop("SIGKILL");
+        await client.done;
+      }
+    } finally {
+      server.stop();
+      await server.done;
+    }
+  },
+});

@@ -33,7 +33,7 @@ Deno.test({
     ], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, `${r.stderr}\n${r.stdout.slice(-2000)}`);
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    const set = lines.find((o) => o.type === "set").report as SetReport;
+    const set = lines.find((o) => o.type === "set") as SetReport;
     // Exactly the rescued client's one connection, read back with the values asked for.
     assert.deepEqual(set.results.map((x) => [x.outcome, x.holds, x.before?.enabled]), [
       ["changed", true, false],

@@ -59,7 +59,7 @@ export function runRescueDemo(
         sockets,
         why,
       );
-      if (json) timeline.event({ type: "set", time: Date.now(), report });
+      if (json) timeline.event({ type: "set", ...report });
       else renderSet(report, timeline.style).forEach((line) => timeline.write(line));
       setHolds = setExitCode(report) === 0;
       return [rescued, twin];

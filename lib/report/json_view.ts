@@ -36,6 +36,16 @@ function endpointFrom(value: unknown): unknown {
 /** Observation types whose name says something else elsewhere (`data` is a role's bytes). */
 const RENAMED: Record<string, string> = { data: "activity" };
 
+/**
+ * discover's events, named for what they are: its `probe` (one idle connection's question) is not
+ * watch's keep-alive probe, its `ended` not a role's `closed`, its `result` a path's idle timeout.
+ */
+const DISCOVER_NAMES: Record<string, string> = {
+  probe: "idle-probe",
+  ended: "idle-ended",
+  result: "path-timeout",
+};
+
 /** The event's fields in the schema's shape (without type, time, version and source). */
 function fields(event: Record<string, unknown>): [string, Record<string, unknown>] {
   const { type, time: _time, ...rest } = event;
@@ -58,6 +68,16 @@ function fields(event: Record<string, unknown>): [string, Record<string, unknown
       return [type, { ...rest, remote: endpointFrom(rest.remote) }];
     case "packet":
       return [type, { ...rest, src: endpointFrom(rest.src), dst: endpointFrom(rest.dst) }];
+    case "discovering":
+    case "result": {
+      const { address, ...more } = rest;
+      return [DISCOVER_NAMES[type] ?? type, { remote: endpointFrom(address), ...more }];
+    }
+    case "ended":
+      return ["idle-ended", rest];
+    case "probe":
+      if ("outcome" in rest) return ["idle-probe", rest];
+      break;
     case "connection-summary": {
       const { flowId: _flowId, startMicros, endMicros, client, server, flow, ...more } = rest;
       return [type, {
@@ -113,7 +133,14 @@ function endpointText(value: unknown): unknown {
  */
 export function eventFromJson(json: Record<string, unknown>): Record<string, unknown> {
   const { version: _version, ...e } = json;
+  const discover = Object.entries(DISCOVER_NAMES).find(([, to]) => to === e.type)?.[0];
+  if (discover) e.type = discover;
   switch (e.type) {
+    case "discovering":
+    case "result": {
+      const { remote, ...more } = e;
+      return { ...more, address: endpointText(remote) };
+    }
     case "listening": {
       const { local, ...more } = e;
       const { port } = local as JsonEndpoint;

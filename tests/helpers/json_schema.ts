@@ -5,6 +5,8 @@
  */
 
 export type Schema =
+  /** Any JSON value: the parts documented in their command's own section (inspect, set). */
+  | "any"
   | "string"
   | "number"
   | "integer"
@@ -227,11 +229,80 @@ export const EVENTS: Record<
   activity: { object: { ...OBSERVED } },
   state: { object: { ...OBSERVED, from: "string" } },
   gone: { object: { ...OBSERVED, unanswered: "integer" } },
+  // discover
+  discovering: {
+    object: {
+      remote: ENDPOINT,
+      connections: "integer",
+      ladderMs: { array: "number" },
+      precision: "number",
+      worstMs: "number",
+      intervalMs: "number",
+      count: "integer",
+    },
+  },
+  "idle-probe": {
+    object: {
+      id: "integer",
+      idleMs: "number",
+      outcome: { enum: ["answered", "silent-drop", "reset"] },
+      lowMs: "number",
+      highMs: nullable("number"),
+    },
+    optional: { by: { enum: ["no-answer", "kernel", "rst"] } },
+  },
+  "idle-ended": {
+    object: {
+      id: "integer",
+      ageMs: "number",
+      edge: { enum: ["server-close", "reset"] },
+      lowMs: "number",
+      highMs: nullable("number"),
+    },
+  },
+  "path-timeout": {
+    object: {
+      remote: ENDPOINT,
+      lowMs: "number",
+      highMs: nullable("number"),
+      edge: { enum: ["silent-drop", "reset", "server-close", "none"] },
+      rstSource: nullable({ enum: ["server", "middlebox", "unknown"] }),
+      rstHint: nullable("string"),
+      recommendation: nullable({
+        object: { idleMs: "number", intervalMs: "number", client: "string", sysctl: "string" },
+      }),
+      interrupted: "boolean",
+      elapsedMs: "number",
+      longestIdleMs: "number",
+      connectionsUsed: "integer",
+      precision: "number",
+    },
+  },
+  // inspect and set: one event with the whole report (its parts: the README's inspect and set)
+  inspect: {
+    object: {
+      namespace: "any",
+      access: "any",
+      pathTimeoutMs: nullable("number"),
+      groups: { array: "any" },
+      systemDefaults: KEEPALIVE_VALUES,
+    },
+  },
+  set: {
+    object: {
+      pid: "integer",
+      command: nullable("string"),
+      namespace: "any",
+      change: "any",
+      dryRun: "boolean",
+      results: { array: "any" },
+    },
+  },
   // demo
   note: { object: { text: "string" } },
   verdict: {
     object: {
-      scenario: { enum: ["seed", "dead-peer", "firewall-idle"] },
+      scenario: { enum: ["seed", "dead-peer", "firewall-idle", "rescue"] },
       title: "string",
       evidence: nullable({ enum: ["capture", "kernel"] }),
       toleranceMs: nullable("number"),
@@ -259,6 +330,8 @@ export const SOURCES = [
   "kernel",
   "ka",
   "no-ka",
+  "rescued",
+  "twin",
   "fw-in",
   "fw-out",
 ] as const;
@@ -273,6 +346,8 @@ function typeOf(value: unknown): string {
 export function validate(value: unknown, schema: Schema, path = "$"): string[] {
   if (typeof schema === "string") {
     switch (schema) {
+      case "any":
+        return [];
       case "integer":
         return Number.isInteger(value)
           ? []
