@@ -295,6 +295,28 @@ const CASES: [string, Case][] = [
     ending: TERM,
     code: 0,
   }],
+  // discover: connections held idle on purpose; stopping it prints the bracket so far.
+  ["discover, Ctrl-C while probing", {
+    command: ["discover", "127.0.0.1:{port}", "--min", "1s", "--max", "30s", "--no-capture"],
+    afterLines: 1,
+    ending: INT,
+    code: 130,
+  }],
+  ["discover --json | head -1", {
+    command: [
+      "discover",
+      "127.0.0.1:{port}",
+      "--json",
+      "--min",
+      "1s",
+      "--max",
+      "4s",
+      "--no-capture",
+    ],
+    afterLines: 1,
+    ending: PIPE,
+    code: 0,
+  }],
   // stderr closed: the one-line error has no reader, and that is no reason to crash or hang.
   ["server on a taken port, stderr closed", {
     command: ["server", "--port", "{port}", "--host", "127.0.0.1"],
@@ -366,7 +388,7 @@ for (const [name, c] of CASES) {
       if (serverCase) listener.close();
       const dumpsBefore = await orphanTcpdumps();
       try {
-        const command = c.command.map((a) => a === "{port}" ? String(port) : a);
+        const command = c.command.map((a) => a.replaceAll("{port}", String(port)));
         const out = await run({ ...c, command }, port);
         const what = `${name}: exit ${out.code}\nstderr:\n${out.stderr}\nstdout:\n${
           out.stdout.slice(-1500)
