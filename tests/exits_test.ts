@@ -260,6 +260,13 @@ const CASES: [string, Case][] = [
     code: 0,
     needs: "root",
   }],
+  ["demo rescue, Ctrl-C right after the namespaces exist", {
+    command: ["demo", "--scenario", "rescue", "--json"],
+    afterLines: 1,
+    ending: INT,
+    code: 130,
+    needs: "root",
+  }],
   // server: stopping it is its normal end.
   ["server | head -1, then a connection", {
     command: ["server", "--port", "{port}"],
