@@ -21,12 +21,14 @@ import { createReporter } from "./lib/report/reporter.ts";
 const HELP = `Usage: tcpka capture [flags]
 
 Captures TCP packets with tcpdump and says what each one is: SYN, SYN-ACK, handshake ACK, data,
-keep-alive probe, keep-alive ACK, FIN, RST, retransmission, duplicate ACK, window update, ACK;
-with the idle time before each probe and the spacing between probes. Each connection gets a
-summary (who probed, probes sent/answered/unanswered, idle before the first probe, probe interval,
-how it ended, lifetime) once it has closed: right after the last ACK of its FINs, or 2 s (capture
-time) after an RST. Those still open get theirs when the capture ends (Ctrl-C, --duration,
---count, end of file).
+keep-alive probe, keep-alive ACK, zero-window probe, zero-window ACK, FIN, RST, retransmission,
+duplicate ACK, window update, ACK; with the idle before each probe (from the last segment that
+restarted the prober's clock, as Linux counts it) or, for a retry of an unanswered probe, the time
+since it. Tunnelled TCP (VXLAN, Geneve, GRE, ERSPAN, IP-in-IP, MPLS, PPPoE) is decoded and named.
+Each connection gets a summary (per prober: probes sent/answered/unanswered, idle before each
+probe, retries; zero-window probes apart; how it ended, lifetime) 2 s (capture time) after it
+closed, so late stragglers still belong to it. Those still open get theirs when the capture ends
+(Ctrl-C, --duration, --count, end of file).
 
 Live capture needs tcpdump and root (sudo), or tcpdump with cap_net_raw,cap_net_admin.
 

@@ -24,6 +24,8 @@ export function parseDuration(text: string): number | string {
  */
 export function formatDuration(ms: number): string {
   if (ms === 0) return "0s";
+  // Only a capture whose times go backwards gives a negative span: shown, not hidden.
+  if (ms < 0) return `−${formatDuration(-ms)}`;
   if (Number.isInteger(ms) && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (Number.isInteger(ms) && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1000) return `${trimFixed(ms / 1000, 3)}s`;

@@ -5,6 +5,7 @@
  */
 import type { KeepAliveReport, KeepAliveRequest } from "./keepalive/mod.ts";
 import type { FlowSummary } from "./flow/summary.ts";
+import type { ReadWarnings, UnsupportedLink } from "./pcap/decoder.ts";
 import type { Direction, Label } from "./flow/tracker.ts";
 
 /** How a connection ended, from the point of view of the side reporting it. */
@@ -77,12 +78,21 @@ export interface PacketEvent extends Base {
   bytes: number;
   seq: number;
   ack: number;
+  /** Wireshark's frame number: the record's position in the file, from 1. */
+  frame: number;
   /** Since the previous packet of this connection (null for its first). */
   deltaMs: number | null;
-  /** For a keep-alive probe: the idle time before it (null otherwise). */
+  /**
+   * For a keep-alive probe that is not a retry: the idle before it, from the last segment that
+   * restarted the prober's clock (lib/keepalive/timing.ts); null otherwise.
+   */
   idleMs: number | null;
-  /** For a probe: since the previous probe from the same side (null otherwise). */
-  sincePrevProbeMs: number | null;
+  /** For the retry of an unanswered probe: the time since that probe (null otherwise). */
+  retryAfterMs: number | null;
+  /** The tunnels it came through ("vxlan", "gre/mpls", …), or null. */
+  encap: string | null;
+  /** An earlier packet (by frame number) this one proved to be something else. */
+  relabel: { packet: number; from: Label; to: Label } | null;
 }
 
 /** A connection's summary once it ended (or the capture did); `time` is its last packet's. */
@@ -104,6 +114,10 @@ export type CaptureEvent =
     connections: number;
     /** Where the input was damaged; everything before it was reported. */
     error: { message: string; offset: number } | null;
+    /** Link types not decoded, with the packets of each. */
+    unsupportedLinks: UnsupportedLink[];
+    /** What was read through rather than refused (snap length, odd timestamps). */
+    warnings: ReadWarnings;
   };
 
 /** What `tcpka discover` reports (lib/discover/). */

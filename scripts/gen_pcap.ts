@@ -6,12 +6,12 @@
  *
  *   deno run --allow-write scripts/gen_pcap.ts --packets 1000000 --flows 5000 --out big.pcap
  *
- * The frames come from tests/helpers/pcap_builder.ts, built once per shape (IP version, flags,
+ * The frames come from scripts/pcap_builder.ts, built once per shape (IP version, flags,
  * payload length) and then copied with addresses, ports, sequence numbers and timestamps patched
  * in: building every one of a million packets from scratch would take longer than reading them.
  */
-import { buildPcap, ipTcp, linkFrame } from "../tests/helpers/pcap_builder.ts";
-import type { TcpSegmentSpec } from "../tests/helpers/pcap_builder.ts";
+import { buildPcap, ipTcp, linkFrame } from "./pcap_builder.ts";
+import type { TcpSegmentSpec } from "./pcap_builder.ts";
 
 export interface GenOptions {
   packets: number;
@@ -32,7 +32,7 @@ const SYN = 0x02, ACK = 0x10, PSH = 0x08, FIN = 0x01, RST = 0x04;
 const PAYLOADS = [64, 200, 512, 1448];
 
 /** mulberry32: small, fast, and the same sequence everywhere for a given seed. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

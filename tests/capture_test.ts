@@ -4,7 +4,7 @@
  */
 import assert from "assert";
 import { CliProcess, runCli, runCliAsNobody, startServer } from "./helpers/cli.ts";
-import { buildPcap, type CaptureRecord, ipTcp, linkFrame } from "./helpers/pcap_builder.ts";
+import { buildPcap, type CaptureRecord, ipTcp, linkFrame } from "../scripts/pcap_builder.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
 const tcpdump = await new Deno.Command("tcpdump", {
@@ -20,14 +20,22 @@ const skipWhy = !tcpdump
   ? " (skipped: needs root)"
   : "";
 
+interface Spread {
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
 interface Summary {
   type: "connection-summary";
-  prober: string;
+  probingSides: string;
   probesSent: number;
   probesAnswered: number;
   probesUnanswered: number;
-  probeInterval: { medianMs: number; minMs: number; maxMs: number } | null;
-  idleBeforeFirstProbeMs: number | null;
+  probesBy: {
+    client: { idleBeforeProbe: Spread | null; retryInterval: Spread | null } | null;
+    server: unknown;
+  };
   end: { kind: string; by: string | null; atMs: number | null };
 }
 
@@ -38,15 +46,15 @@ function summariesOf(stdout: string): Summary[] {
 }
 
 function assertKeepAliveSummary(s: Summary) {
-  assert.equal(s.prober, "client");
+  assert.equal(s.probingSides, "client");
   assert.ok(s.probesSent >= 3, `${s.probesSent} probes`);
   assert.equal(s.probesAnswered, s.probesSent);
   assert.equal(s.probesUnanswered, 0);
-  const i = s.probeInterval!;
+  const i = s.probesBy.client!.idleBeforeProbe!;
   for (const ms of [i.minMs, i.maxMs, i.medianMs]) {
-    assert.ok(Math.abs(ms - 1000) <= 250, `probe spacing ${ms}ms is not 1s ± 0.25s`);
+    assert.ok(Math.abs(ms - 1000) <= 250, `idle before a probe ${ms}ms is not 1s ± 0.25s`);
   }
-  assert.ok(Math.abs(s.idleBeforeFirstProbeMs! - 1000) <= 250);
+  assert.equal(s.probesBy.client!.retryInterval, null, "every probe answered: nothing retried");
   assert.deepEqual([s.end.kind, s.end.by], ["fin", "client"]);
 }
 
@@ -292,10 +300,11 @@ function closingAlongTheWay(): Uint8Array {
   seg(1500.1, 40002, false, ".", 1);
   seg(2000, 40001, true, "F.", 1);
   seg(2000.1, 40001, false, "F.", 1, 2);
-  seg(2000.2, 40001, true, ".", 2, 2); // #1 is closed: its summary comes right after this
+  seg(2000.2, 40001, true, ".", 2, 2); // #1 is closed: its summary comes 2 s (capture time) on
   handshake(2500, 40003);
   seg(2600, 40003, false, "R", 1, 0);
   seg(3000, 40002, true, ".", 0); // #2 still probing
+  seg(4500, 40002, true, ".", 0); // #1 has lingered long enough: its summary after this packet
   return buildPcap(records);
 }
 
@@ -312,8 +321,8 @@ Deno.test("--read: a connection's summary comes when it closes, the open ones' a
     );
     assert.deepEqual(sequence, [
       ..."1112221122111".split(""),
+      ..."333322".split(""),
       "connection-summary 1",
-      ..."33332".split(""),
       "connection-summary 2",
       "connection-summary 3",
       "end ",
@@ -321,7 +330,7 @@ Deno.test("--read: a connection's summary comes when it closes, the open ones' a
     const summaries = lines.filter((o) => o.type === "connection-summary");
     assert.deepEqual(summaries.map((s) => [s.flow, s.end.kind, s.probesSent]), [
       [1, "fin", 1],
-      [2, "open", 2],
+      [2, "open", 3],
       [3, "rst", 0],
     ]);
     assert.equal(lines.at(-1).connections, 3);
@@ -337,7 +346,7 @@ Deno.test("--read: a connection's summary comes when it closes, the open ones' a
     assert.equal(human.code, 0, human.stderr);
     assert.match(
       human.stdout,
-      /#1 [^\n]+ACK *\+100µs\n\nConnection #1: [^]+\n\n[^\n]+#3 [^\n]+SYN\n/,
+      /#2 [^\n]+keep-alive probe[^\n]+\n\nConnection #1: /,
     );
 
     const port = await runCli(["capture", "--read", file, "--json", "--port", "40002"]);

@@ -4,7 +4,12 @@
  * soon as it ends, so memory stays flat however large the capture: it follows the number of
  * connections open at once, not the number of packets or of connections over time.
  */
-import { PcapDecoder, PcapError } from "../pcap/decoder.ts";
+import {
+  PcapDecoder,
+  PcapError,
+  type ReadWarnings,
+  type UnsupportedLink,
+} from "../pcap/decoder.ts";
 import { type Flow, FlowTracker, type LabeledPacket } from "../flow/tracker.ts";
 import { type FlowSummary, summarizeFlow, summarizeFlows } from "../flow/summary.ts";
 
@@ -28,6 +33,10 @@ export interface AnalysisResult {
   error: PcapError | null;
   /** Records that were not TCP (ARP, UDP, …) and so were skipped. */
   skipped: number;
+  /** Link types not decoded, with how many packets each. */
+  unsupportedLinks: UnsupportedLink[];
+  /** What was read through rather than refused (snap length, odd timestamps). */
+  warnings: ReadWarnings;
 }
 
 export class CaptureAnalyzer {
@@ -78,6 +87,8 @@ export class CaptureAnalyzer {
       connections: this.tracker.seenCount,
       error,
       skipped: this.decoder.stats.skipped,
+      unsupportedLinks: this.decoder.unsupportedLinks,
+      warnings: { ...this.decoder.warnings },
     };
   }
 

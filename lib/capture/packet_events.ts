@@ -36,9 +36,14 @@ export class PacketEvents {
       bytes: lp.bytes,
       seq: p.seq,
       ack: p.ack,
+      frame: p.index + 1,
       deltaMs: lp.deltaMs,
-      idleMs: lp.label === "keepalive" ? lp.sinceFlowLastActivityMs : null,
-      sincePrevProbeMs: lp.sincePrevProbeMs,
+      idleMs: lp.idleMs,
+      retryAfterMs: lp.retryAfterMs,
+      encap: p.encap,
+      relabel: lp.relabel === null
+        ? null
+        : { packet: lp.relabel.index + 1, from: lp.relabel.from, to: lp.relabel.to },
     };
   }
 

@@ -80,6 +80,8 @@ export class CaptureCollector implements EvidenceCollector {
     evidence.probes = flow.probes.filter((p) => p.by === "client").map((p) => ({
       time: p.tsMicros / 1000,
       answered: p.answered,
+      kind: p.kind,
+      gapMs: p.kind === "retry" ? p.retryAfterMs : p.idleBeforeMs,
     }));
     evidence.close = marks.close;
     // Linux resets the connection when keep-alive gives up: an RST from the client right after

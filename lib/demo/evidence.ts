@@ -4,12 +4,21 @@
  * computed from this alone, never from our own log lines.
  */
 
+import type { ProbeGap } from "../keepalive/timing.ts";
+
 export type EvidenceSource = "capture" | "kernel";
 
 export interface ProbeEvidence {
   /** ms since epoch. */
   time: number;
   answered: boolean;
+  /**
+   * The gap the kernel left before it, as measured where the evidence can (a capture sees every
+   * segment that reset the clock): "idle" from the clock's last reset, "retry" from the unanswered
+   * probe before. Without it the verdict applies the model to the probe list (timing.ts).
+   */
+  kind?: ProbeGap;
+  gapMs?: number | null;
 }
 
 export type CloseKind =

@@ -1,6 +1,13 @@
 /** Configured versus observed: the demo's pass/fail, one row per claim about keep-alive. */
 import type { KeepAliveValues } from "../keepalive/mod.ts";
-import type { CloseKind, ConnectionEvidence } from "./evidence.ts";
+import type { CloseKind, ConnectionEvidence, ProbeEvidence } from "./evidence.ts";
+import {
+  answeredProbesWithin,
+  classifyProbes,
+  expectedGapMs,
+  type ProbeGap,
+  withinTimerSlack,
+} from "../keepalive/timing.ts";
 import { formatDuration } from "../duration.ts";
 
 /** A row's values as numbers (ms, counts) and kinds, for the JSON view (docs/json.md). */
@@ -25,7 +32,7 @@ export interface Verdict {
 /**
  * Kernel timers fire on jiffies plus slack (probes 2 s apart arrive 2.012–2.024 s apart on this
  * project's machines) and the kernel-table evidence is only as exact as its polling, so timings
- * pass within this much.
+ * pass within this much; later still by up to an eighth of a long timer (timing.ts, timerSlackMs).
  */
 export const TOLERANCE_MS = 250;
 
@@ -57,7 +64,7 @@ function timingRow(
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
     observed: observedMs === null ? "none seen" : formatDuration(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
-      Math.abs(observedMs - configuredMs) <= TOLERANCE_MS,
+      withinTimerSlack(observedMs, configuredMs, TOLERANCE_MS),
   };
 }
 
@@ -83,37 +90,7 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
       pass: probes.length === 0,
     });
   } else {
-    const idle = timingRow(
-      "idle before the first probe",
-      ka.idleMs,
-      probes.length > 0 && start !== null ? probes[0].time - start : null,
-    );
-    if (expectedProbes(expect, ka).high === 0) {
-      idle.configured += " (longer than the hold: no probe due)";
-      idle.pass = probes.length === 0;
-    }
-    rows.push(idle);
-    const gaps = probes.slice(1).map((p, i) => p.time - probes[i].time);
-    const interval = timingRow("probe interval", ka.intervalMs, gaps.length ? median(gaps) : null);
-    if (gaps.length === 0 && expectedProbes(expect, ka).low < 2) {
-      interval.observed = "not measurable: fewer than 2 probes fit";
-      interval.pass = true;
-    }
-    if (gaps.length > 0) {
-      interval.values.observed = {
-        ms: median(gaps),
-        minMs: Math.min(...gaps),
-        maxMs: Math.max(...gaps),
-        count: gaps.length,
-      };
-    }
-    if (gaps.length > 1) {
-      interval.observed += ` median (${formatDuration(Math.min(...gaps))}–${
-        formatDuration(Math.max(...gaps))
-      })`;
-      interval.pass &&= gaps.every((g) => Math.abs(g - ka.intervalMs!) <= TOLERANCE_MS);
-    }
-    rows.push(interval);
+    rows.push(...gapRows(expect, ka, probes, start));
     rows.push(probeCountRow(expect, ka, probes.filter((p) => p.answered).length, probes.length));
   }
   const close = evidence.close;
@@ -152,6 +129,85 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
   };
 }
 
+/**
+ * The timing rows, from Linux's model (timing.ts), each probe checked against its own expected
+ * gap: the first (or first after data) one idle after the last segment received, each after an
+ * answered probe max(idle, interval) after the answer, each retry of an unanswered probe one
+ * interval after it.
+ */
+function gapRows(
+  expect: Expectation,
+  ka: KeepAliveValues,
+  probes: readonly ProbeEvidence[],
+  start: number | null,
+): VerdictRow[] {
+  const measured = probes.every((p) => p.kind !== undefined);
+  const classified = measured
+    ? probes.map((p) => ({ kind: p.kind!, gapMs: p.gapMs ?? null }))
+    : classifyProbes(probes, start);
+  const gapsOf = (kinds: ProbeGap[]) =>
+    classified.filter((p) => kinds.includes(p.kind) && p.gapMs !== null).map((p) => ({
+      gapMs: p.gapMs!,
+      expectedMs: expectedGapMs(p.kind, ka),
+    }));
+
+  const idleMs = ka.idleMs;
+  const answeredMs = expectedGapMs("answered", ka);
+  const idle = gapsRow("idle before each probe", idleMs, gapsOf(["idle", "answered"]));
+  idle.configured = idleMs === null
+    ? "?"
+    : answeredMs !== idleMs
+    ? `${formatDuration(idleMs)}, then ${
+      formatDuration(answeredMs!)
+    } (the interval) after an answer`
+    : `${formatDuration(idleMs)} after the last packet received`;
+  if (expectedProbes(expect, ka).high === 0) {
+    idle.configured = `${formatDuration(idleMs ?? 0)} (longer than the hold: no probe due)`;
+    idle.observed = probes.length === 0 ? "none seen" : idle.observed;
+    idle.pass = probes.length === 0;
+  }
+
+  const retries = gapsOf(["retry"]);
+  const retry = gapsRow("retry of an unanswered probe", ka.intervalMs, retries);
+  if (expect.close !== "timed-out") {
+    // A peer that answers leaves nothing to retry: the interval never shows.
+    retry.configured = `${formatDuration(ka.intervalMs ?? 0)}; none due (the peer answers)`;
+    retry.observed = retries.length === 0 ? "none" : retry.observed;
+    retry.pass = retries.length === 0;
+  } else if (retries.length === 0 && (ka.count ?? 0) < 2) {
+    retry.observed = "not measurable: fewer than 2 probes";
+    retry.pass = true;
+  }
+  return [idle, retry];
+}
+
+function gapsRow(
+  check: string,
+  configuredMs: number | null,
+  gaps: { gapMs: number; expectedMs: number | null }[],
+): VerdictRow {
+  const values = gaps.map((g) => g.gapMs);
+  const row = timingRow(check, configuredMs, values.length ? median(values) : null);
+  if (values.length > 0) {
+    row.values.observed = {
+      ms: median(values),
+      minMs: Math.min(...values),
+      maxMs: Math.max(...values),
+      count: values.length,
+    };
+  }
+  row.pass = configuredMs !== null && gaps.length > 0 &&
+    gaps.every((g) =>
+      g.expectedMs !== null && withinTimerSlack(g.gapMs, g.expectedMs, TOLERANCE_MS)
+    );
+  if (values.length > 1) {
+    row.observed += ` median (${formatDuration(Math.min(...values))}–${
+      formatDuration(Math.max(...values))
+    })`;
+  }
+  return row;
+}
+
 function probeCountRow(
   expect: Expectation,
   ka: KeepAliveValues,
@@ -186,19 +242,14 @@ function probeCountRow(
 }
 
 /**
- * How many probes the client should send: `count` before giving up on a dead peer; otherwise one
- * at idle, then one per interval until the hold ends (one due exactly at the hold time races the
- * close, hence a range).
+ * How many probes the client should send: `count` before giving up on a dead peer; otherwise, the
+ * peer answering, one every max(idle, interval) until the hold ends (timing.ts).
  */
 export function expectedProbes(
   expect: Expectation,
   ka: KeepAliveValues,
 ): { low: number; high: number } {
   if (expect.close === "timed-out") return { low: ka.count ?? 0, high: ka.count ?? 0 };
-  const window = expect.holdMs - (ka.idleMs ?? 0);
   if (expect.holdMs === 0) return { low: 0, high: Infinity };
-  if (window < 0) return { low: 0, high: 0 };
-  const interval = ka.intervalMs ?? 1;
-  const whole = Math.floor(window / interval);
-  return { low: whole + (window % interval === 0 ? 0 : 1), high: whole + 1 };
+  return answeredProbesWithin(ka, expect.holdMs);
 }

@@ -1,14 +1,22 @@
 /**
  * Per-connection keep-alive summary, computed from a tracker's Flow when the connection ends or
- * the capture does. Plain data only, so a renderer can print it or JSON.stringify it.
+ * the capture does. Plain data only, so a renderer can print it or JSON.stringify it. Keep-alive
+ * figures are per prober: when both sides probe, each has its own timing.
  */
-
-import { elapsedMs, type Endpoint, type Flow, type Label, type Side } from "./tracker.ts";
+import {
+  type DirectionState,
+  elapsedMs,
+  type Endpoint,
+  type Flow,
+  type Label,
+  type Side,
+} from "./tracker.ts";
 import { quantile, type Spread } from "./stats.ts";
 
 export type { Spread } from "./stats.ts";
 
-export type Prober = Side | "both" | "none";
+/** Which sides sent keep-alive probes. */
+export type ProbingSides = Side | "both" | "none";
 
 export interface FlowEnd {
   /** "fin"/"rst": the first such segment seen, a RST winning over a FIN; "open": neither. */
@@ -16,6 +24,26 @@ export interface FlowEnd {
   by: Side | null;
   /** Milliseconds from the flow's first packet. */
   atMs: number | null;
+}
+
+/**
+ * One side's keep-alive probes, measured the way Linux times them (lib/keepalive/timing.ts).
+ * Count, min, max, mean and stdev of each spread are exact; median, p10 and p90 are exact up to
+ * SAMPLE_SIZE (256) values and estimated from a uniform sample of that many beyond (stats.ts).
+ */
+export interface ProberFigures {
+  sent: number;
+  answered: number;
+  unanswered: number;
+  /**
+   * The idle before each probe that was not a retry, from the last segment that reset this
+   * side's clock (one it received, or data it sent): the configured idle time, if all is well.
+   */
+  idleBeforeProbe: Spread | null;
+  /** From an unanswered probe to the next: the configured interval. */
+  retryInterval: Spread | null;
+  /** From a probe to the peer's answer. */
+  answerDelay: Spread | null;
 }
 
 export interface FlowSummary {
@@ -31,26 +59,20 @@ export interface FlowSummary {
   /** New payload bytes each way (retransmissions and probe bytes excluded). */
   dataBytesC2S: number;
   dataBytesS2C: number;
-  /** Microseconds since the epoch of the first and last packet. */
+  /** Microseconds since the epoch of the earliest and latest packet. */
   startMicros: number;
   endMicros: number;
+  /** Never negative, even when the capture's times go backwards. */
   lifetimeMs: number;
-  prober: Prober;
+  probingSides: ProbingSides;
+  /** Totals over both sides. */
   probesSent: number;
-  probesByClient: number;
-  probesByServer: number;
   probesAnswered: number;
   probesUnanswered: number;
-  /** Idle time (no traffic but keep-alives) before the first probe. */
-  idleBeforeFirstProbeMs: number | null;
-  /**
-   * Intervals between consecutive probes from the same side. Count, min, max, mean and stdev are
-   * exact; median, p10 and p90 are exact up to SAMPLE_SIZE (256) intervals and estimated from a
-   * uniform sample of that many beyond (see stats.ts).
-   */
-  probeInterval: Spread | null;
-  /** Time from a probe to the peer's answer; exact and estimated as probeInterval is. */
-  probeAnswerDelay: Spread | null;
+  /** Each side's keep-alive probes; null for a side that sent none. */
+  probesBy: { client: ProberFigures | null; server: ProberFigures | null };
+  /** Zero-window (persist) probes each side sent: not keep-alive, never counted as it. */
+  zeroWindowProbesBy: { client: number; server: number };
   end: FlowEnd;
   labels: Record<Label, number>;
 }
@@ -79,14 +101,27 @@ function flowEnd(flow: Flow): FlowEnd {
   return {
     kind: flow.firstRst !== null ? "rst" : "fin",
     by: event.by,
-    atMs: elapsedMs(event, flow.first),
+    atMs: Math.max(0, elapsedMs(event, flow.first)),
+  };
+}
+
+function figures(d: DirectionState): ProberFigures | null {
+  if (d.probes === 0) return null;
+  return {
+    sent: d.probes,
+    answered: d.probesAnswered,
+    unanswered: d.probes - d.probesAnswered,
+    idleBeforeProbe: d.idleBeforeProbe?.spread() ?? null,
+    retryInterval: d.retryIntervals?.spread() ?? null,
+    answerDelay: d.answerDelays?.spread() ?? null,
   };
 }
 
 export function summarizeFlow(flow: Flow): FlowSummary {
-  const byClient = flow.probesByClient;
-  const byServer = flow.probesByServer;
-  const sent = byClient + byServer;
+  const client = figures(flow.c2s);
+  const server = figures(flow.s2c);
+  const sent = flow.c2s.probes + flow.s2c.probes;
+  const answered = flow.c2s.probesAnswered + flow.s2c.probesAnswered;
   return {
     flowId: flow.id,
     ipVersion: flow.ipVersion,
@@ -100,16 +135,13 @@ export function summarizeFlow(flow: Flow): FlowSummary {
     dataBytesS2C: flow.s2c.dataBytes,
     startMicros: flow.first.tsMicros,
     endMicros: flow.last.tsMicros,
-    lifetimeMs: elapsedMs(flow.last, flow.first),
-    prober: byClient && byServer ? "both" : byClient ? "client" : byServer ? "server" : "none",
+    lifetimeMs: Math.max(0, elapsedMs(flow.last, flow.first)),
+    probingSides: client && server ? "both" : client ? "client" : server ? "server" : "none",
     probesSent: sent,
-    probesByClient: byClient,
-    probesByServer: byServer,
-    probesAnswered: flow.probesAnswered,
-    probesUnanswered: sent - flow.probesAnswered,
-    idleBeforeFirstProbeMs: flow.idleBeforeFirstProbeMs,
-    probeInterval: flow.probeIntervals.spread(),
-    probeAnswerDelay: flow.answerDelays.spread(),
+    probesAnswered: answered,
+    probesUnanswered: sent - answered,
+    probesBy: { client, server },
+    zeroWindowProbesBy: { client: flow.c2s.zeroWindowProbes, server: flow.s2c.zeroWindowProbes },
     end: flowEnd(flow),
     labels: { ...flow.labelCounts },
   };

@@ -1,16 +1,20 @@
 /**
- * Groups TCP segments into connections and labels each one the way Wireshark's
- * SEQ/ACK analysis would (tcp.analysis.keep_alive, keep_alive_ack, duplicate_ack,
- * window_update, retransmission), with the handshake and teardown named too.
+ * Groups TCP segments into connections and labels each one (classify.ts), keeping each side's
+ * keep-alive figures the way Linux's timing works (lib/keepalive/timing.ts): the idle before each
+ * probe from the last segment that reset the prober's clock, and apart from it the retries of
+ * unanswered probes.
  *
  * Deviations from Wireshark, each because keep-alive is what this tool is about:
  * - A SYN's window is never compared with later ones: SYN windows are unscaled,
  *   and comparing them with later, scaled ones would turn the first keep-alive
  *   ACK after a Linux handshake (65483 in the SYN-ACK, 512 << 7 afterwards)
  *   into a "window update".
+ * - A probe sent to a peer advertising window 0 is a zero-window probe, even when it looks like a
+ *   keep-alive probe (Linux's persist timer sends seq = snd_una - 1 with no data); Wireshark
+ *   calls those keep-alive.
  * - A probe is also recognised from the peer's ACK (seq == peer's last ack - 1)
- *   when nothing is in flight, so a capture started on an idle connection
- *   labels probes from the second one on instead of calling them dup ACKs.
+ *   when nothing is in flight, and a capture started on an idle connection has its first probe
+ *   re-labelled once the peer's ACK of seq + 1 proves it (LabeledPacket.relabel).
  * - Out-of-order and spurious/fast retransmissions are all "retransmission".
  *
  * Memory: by default every connection and every probe is kept until the end, for callers that
@@ -19,45 +23,35 @@
  * probe lists (keepProbes: false); what the summaries need is kept as running statistics, so the
  * memory then depends on how many connections are open at once, not on how long the capture is.
  */
-
 import { type DecodedPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../pcap/packet.ts";
+import { advance, classify, noteClose, scaledWindow } from "./classify.ts";
 import { RunningSpread } from "./stats.ts";
+import {
+  type Direction,
+  type DirectionState,
+  elapsedMs,
+  Flow,
+  type FlowEvent,
+  isAfter,
+  type Label,
+  newStamp,
+  type ProbeRecord,
+  setStamp,
+  type Side,
+  type Stamp,
+} from "./flow.ts";
 
-export type Label =
-  | "syn"
-  | "syn-ack"
-  | "handshake-ack"
-  | "data"
-  | "keepalive"
-  | "keepalive-ack"
-  | "fin"
-  | "rst"
-  | "retransmission"
-  | "dup-ack"
-  | "window-update"
-  | "ack";
+import type { ProbeGap } from "../keepalive/timing.ts";
 
-export const LABELS: readonly Label[] = [
-  "syn",
-  "syn-ack",
-  "handshake-ack",
-  "data",
-  "keepalive",
-  "keepalive-ack",
-  "fin",
-  "rst",
-  "retransmission",
-  "dup-ack",
-  "window-update",
-  "ack",
-];
+export * from "./flow.ts";
+export { seqLt } from "./classify.ts";
 
-export type Direction = "c2s" | "s2c";
-export type Side = "client" | "server";
-
-export interface Endpoint {
-  addr: string;
-  port: number;
+/** An earlier packet whose label a later one proved wrong. */
+export interface Relabel {
+  /** The decoder's index of that packet (Wireshark's frame number − 1). */
+  index: number;
+  from: Label;
+  to: Label;
 }
 
 export interface LabeledPacket {
@@ -68,161 +62,28 @@ export interface LabeledPacket {
   label: Label;
   /** TCP payload bytes of this segment. */
   bytes: number;
-  /** Time since the flow's last packet that was not a keep-alive probe or probe ACK:
-   * for a probe, the idle time that triggered it. Null for a flow's first packet. */
-  sinceFlowLastActivityMs: number | null;
-  /** For probes: time since the previous probe from the same side (null otherwise). */
-  sincePrevProbeMs: number | null;
+  /**
+   * For a keep-alive probe sent one idle after the prober's clock was reset (not a retry): the
+   * time since that reset, i.e. since the last segment it received or the last data it sent.
+   */
+  idleMs: number | null;
+  /** For a keep-alive probe resent because the previous one went unanswered: the time since it. */
+  retryAfterMs: number | null;
   /** Time since the previous packet of this flow (null for its first packet). */
   deltaMs: number | null;
+  /** Set when this packet proved an earlier one to be something else (mid-connection captures). */
+  relabel: Relabel | null;
 }
 
-/** A capture time: what DecodedPacket carries, so a packet is a Stamp too. */
-export interface Stamp {
-  tsMicros: number;
-  tsSubMicroNanos: number;
-}
-
-/**
- * Milliseconds from `earlier` to `later`. The integer microseconds are subtracted
- * first: epoch milliseconds as a float would blur everything below ~0.2 µs.
- */
-export function elapsedMs(later: Stamp, earlier: Stamp): number {
-  return (later.tsMicros - earlier.tsMicros) / 1000 +
-    (later.tsSubMicroNanos - earlier.tsSubMicroNanos) / 1e6;
-}
-
-export interface ProbeRecord extends Stamp {
-  /** The decoder's packet index of the probe. */
-  index: number;
-  by: Side;
-  payloadLength: number;
-  idleBeforeMs: number | null;
-  sincePrevProbeMs: number | null;
-  /** The peer sent something other than a probe or RST before this side's next probe. */
-  answered: boolean;
-  answerDelayMs: number | null;
-}
-
-export interface FlowEvent extends Stamp {
-  by: Side;
-}
-
-/** What one direction of a connection has shown so far; all sequence numbers are raw 32-bit. */
-export class DirectionState {
-  packets = 0;
-  /** New payload bytes: retransmitted and probe bytes are not counted. */
-  dataBytes = 0;
-  seqKnown = false;
-  /** Highest sequence number sent so far plus one: what the peer expects next. */
-  nextSeq = 0;
-  ackKnown = false;
-  lastAck = 0;
-  /** Last window, scaled when scaling is in effect; -1 while not comparable. */
-  window = -1;
-  sawSyn = false;
-  /** This side's SYN carried ACK, i.e. it answered the other side's SYN. */
-  synWasAck = false;
-  isn = 0;
-  /** Window scale announced in the SYN; -1 when none. */
-  wscale = -1;
-  /** A segment without SYN has been sent (ends the handshake for this side). */
-  sentAfterSyn = false;
-  lastWasProbe = false;
-  lastProbeSeq = 0;
-  /** This side's latest probe; overwritten in place. */
-  lastProbe: Stamp | null = null;
-  /** The peer has not answered that latest probe yet. */
-  probePending = false;
-  /** Its record, when the tracker keeps them. */
-  pendingProbe: ProbeRecord | null = null;
-  /** Sequence number just past this side's first FIN; -1 until one is seen. */
-  finEnd = -1;
-  /** The peer has acknowledged that FIN. */
-  finAcked = false;
-}
-
-/** Where a connection is in being forgotten by a tracker that forgets ended ones. */
-export type FlowPhase = "open" | "lingering" | "gone";
-
-export class Flow {
-  readonly client: Endpoint;
-  readonly server: Endpoint;
-  /** True when the roles come from a SYN or SYN-ACK, false when "client" just spoke first. */
-  readonly rolesFromHandshake: boolean;
-  readonly c2s = new DirectionState();
-  readonly s2c = new DirectionState();
-  /**
-   * Every keep-alive probe, both sides, in capture order; empty when the tracker was told not to
-   * keep them (the summary does not need them: see the running statistics below).
-   */
-  readonly probes: ProbeRecord[] = [];
-  /** Running probe statistics, kept whether or not `probes` is: what the summary reads. */
-  probesByClient = 0;
-  probesByServer = 0;
-  probesAnswered = 0;
-  /** The first probe's idle time before it (null if it was the flow's first packet). */
-  idleBeforeFirstProbeMs: number | null = null;
-  /** Intervals between consecutive probes from the same side. */
-  readonly probeIntervals = new RunningSpread();
-  /** Time from a probe to the peer's answer. */
-  readonly answerDelays = new RunningSpread();
-  readonly labelCounts: Record<Label, number> = Object.fromEntries(
-    LABELS.map((l) => [l, 0]),
-  ) as Record<Label, number>;
-  packets = 0;
-  readonly first: Stamp;
-  /** Overwritten in place as packets come (never hold on to it: copy it). */
-  readonly last: Stamp;
-  /** The last packet that was not keep-alive traffic; null until there is one. In place too. */
-  lastActivity: Stamp | null = null;
-  firstFin: FlowEvent | null = null;
-  firstRst: FlowEvent | null = null;
-  phase: FlowPhase = "open";
-  /** The capture time (µs) after which the tracker forgets the connection: only once lingering. */
-  lingerUntilMicros = Infinity;
-
-  constructor(
-    readonly id: number,
-    readonly ipVersion: 4 | 6,
-    client: Endpoint,
-    server: Endpoint,
-    rolesFromHandshake: boolean,
-    /** The tracker's key for its 4-tuple. */
-    readonly key: string,
-    /** The time of its first packet. */
-    start: Stamp,
-  ) {
-    this.client = client;
-    this.server = server;
-    this.rolesFromHandshake = rolesFromHandshake;
-    this.first = newStamp(start);
-    this.last = newStamp(start);
-  }
-}
-
-/**
- * A copy of a stamp. Made from a real time, never from zeros overwritten later: V8 gives a field
- * the representation of its first value, and µs since the epoch are no small integer, so starting
- * from 0 would make it reshape every stamp made so far, and drop the code that uses them, the first
- * time one is overwritten.
- */
-function newStamp(from: Stamp): Stamp {
-  return { tsMicros: from.tsMicros, tsSubMicroNanos: from.tsSubMicroNanos };
+/** `p` reset `d`'s keep-alive clock (timing.ts); `byAnswer`: by answering its probe. */
+function resetClock(d: DirectionState, p: Stamp, byAnswer: boolean): void {
+  if (d.clockReset === null) d.clockReset = newStamp(p);
+  else setStamp(d.clockReset, p);
+  d.clockResetByAnswer = byAnswer;
 }
 
 function event(by: Side, at: Stamp): FlowEvent {
   return { by, tsMicros: at.tsMicros, tsSubMicroNanos: at.tsSubMicroNanos };
-}
-
-function setStamp(stamp: Stamp, from: Stamp): void {
-  stamp.tsMicros = from.tsMicros;
-  stamp.tsSubMicroNanos = from.tsSubMicroNanos;
-}
-
-/** a < b in 32-bit sequence space (RFC 1982 style: within 2^31 of each other). */
-export function seqLt(a: number, b: number): boolean {
-  return ((a - b) | 0) < 0;
 }
 
 function flowKey(p: DecodedPacket): string {
@@ -233,13 +94,18 @@ function flowKey(p: DecodedPacket): string {
 }
 
 /**
- * How long, in capture time, a connection that ended without a clean close (an RST, or FINs both
- * ways without the last ACK seen) is kept before it is forgotten: segments that crossed the RST on
- * the wire, the RSTs answering them, a FIN retransmitted because its ACK was lost, all still belong
- * to it rather than opening a connection of their own. Retransmission timers start at 200 ms
- * (Linux) to 1 s, so 2 s covers the first retry or two.
+ * How long, in capture time, a connection that has ended (FINs both ways, or an RST) is kept
+ * before it is forgotten: a late duplicate ACK, a FIN retransmitted because its ACK was lost, the
+ * RST answering a segment that crossed the close, all still belong to it rather than opening a
+ * "connection" of their own. Retransmission timers start at 200 ms (Linux) to 1 s, so 2 s covers
+ * the first retry or two.
  */
 export const LINGER_MS = 2000;
+/**
+ * At most this many ended connections linger at once; beyond it the oldest is let go early, so a
+ * burst of short connections cannot grow memory with the linger.
+ */
+export const MAX_LINGERING = 4096;
 
 export interface FlowTrackerOptions {
   /**
@@ -248,11 +114,11 @@ export interface FlowTrackerOptions {
    */
   keepProbes?: boolean;
   /**
-   * Forget each connection once it has ended, handing it here first: at once after the segment
-   * that completes a clean close (FIN both ways, both acknowledged), LINGER_MS of capture time
-   * after an RST or an unacknowledged FIN exchange, and at once when a SYN with a new ISN reuses
-   * its 4-tuple. A later segment on a forgotten 4-tuple opens a new connection with a new id.
-   * Without it every connection is kept and `flows[id]` is connection `id`.
+   * Forget each connection once it has ended, handing it here first: LINGER_MS of capture time
+   * after the close (FINs both ways, or an RST; sooner when MAX_LINGERING are lingering), and at
+   * once when a SYN with a new ISN reuses its 4-tuple. A later segment on a forgotten 4-tuple
+   * opens a new connection with a new id. Without it every connection is kept and `flows[id]` is
+   * connection `id`.
    */
   onEnded?: (flow: Flow) => void;
 }
@@ -271,6 +137,7 @@ export class FlowTracker {
    */
   #lingering: Flow[] = [];
   #lingerHead = 0;
+  #lingerCount = 0;
   #nextId = 0;
 
   constructor(options: FlowTrackerOptions = {}) {
@@ -320,67 +187,62 @@ export class FlowTracker {
 
     const fwd = fromClient ? flow.c2s : flow.s2c;
     const rev = fromClient ? flow.s2c : flow.c2s;
+    const side: Side = fromClient ? "client" : "server";
     const window = scaledWindow(p, flow, fwd);
-    const label = classify(p, fwd, rev, window);
+    let label = classify(p, fwd, rev, window);
     const first = flow.packets === 0;
-
     const deltaMs = first ? null : elapsedMs(p, flow.last);
-    const sinceFlowLastActivityMs = flow.lastActivity === null
-      ? null
-      : elapsedMs(p, flow.lastActivity);
-    const isProbe = label === "keepalive";
-    const sincePrevProbeMs = isProbe && fwd.lastProbe !== null ? elapsedMs(p, fwd.lastProbe) : null;
 
     // The flow's stamps are its own objects, overwritten in place: a new one per packet would live
     // until the flow's next packet, long enough to be promoted to V8's old space, whose garbage
     // then grows the heap with the length of the capture.
     flow.packets++;
-    setStamp(flow.last, p);
-    if (!isProbe && label !== "keepalive-ack") {
-      if (flow.lastActivity === null) flow.lastActivity = newStamp(p);
-      else setStamp(flow.lastActivity, p);
+    if (isAfter(p, flow.last)) setStamp(flow.last, p);
+    else if (isAfter(flow.first, p)) setStamp(flow.first, p);
+
+    let relabel: Relabel | null = null;
+    if (
+      rev.unprovenIndex >= 0 && p.ack === ((rev.unprovenSeq + 1) >>> 0) &&
+      (label === "ack" || label === "dup-ack" || label === "window-update")
+    ) {
+      // An answer advertising window 0 proves a zero-window probe instead.
+      const zeroWindow = window === 0;
+      relabel = this.#proveProbe(flow, rev, fromClient ? "server" : "client", zeroWindow);
+      label = zeroWindow ? "zero-window-probe-ack" : "keepalive-ack";
+    }
+    fwd.unprovenIndex = -1;
+    if (
+      !fwd.seqKnown && !rev.ackKnown && p.payloadLength === 0 &&
+      (p.flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0 && (label === "ack" || label === "dup-ack")
+    ) {
+      // Nothing yet says what this side's first segment is: a probe, if the peer acks seq + 1.
+      fwd.unprovenIndex = p.index;
+      fwd.unprovenSeq = p.seq;
+      fwd.unprovenLabel = label;
+      if (fwd.unprovenAt === null) fwd.unprovenAt = newStamp(p);
+      else setStamp(fwd.unprovenAt, p);
     }
     flow.labelCounts[label]++;
 
-    const side: Side = fromClient ? "client" : "server";
-    if (isProbe) {
-      if (fromClient) flow.probesByClient++;
-      else flow.probesByServer++;
-      if (flow.probesByClient + flow.probesByServer === 1) {
-        flow.idleBeforeFirstProbeMs = sinceFlowLastActivityMs;
-      }
-      if (sincePrevProbeMs !== null) flow.probeIntervals.add(sincePrevProbeMs);
-      // No record at all unless they are kept: one per probe lives until the answer, long enough
-      // that V8 took to allocating them straight in its old space (--trace-pretenuring): garbage.
-      if (this.#keepProbes) {
-        const probe: ProbeRecord = {
-          index: p.index,
-          tsMicros: p.tsMicros,
-          tsSubMicroNanos: p.tsSubMicroNanos,
-          by: side,
-          payloadLength: p.payloadLength,
-          idleBeforeMs: sinceFlowLastActivityMs,
-          sincePrevProbeMs,
-          answered: false,
-          answerDelayMs: null,
-        };
-        flow.probes.push(probe);
-        fwd.pendingProbe = probe;
-      }
-      fwd.probePending = true; // an earlier probe still pending stays unanswered
-      if (fwd.lastProbe === null) fwd.lastProbe = newStamp(p);
-      else setStamp(fwd.lastProbe, p);
-      fwd.lastProbeSeq = p.seq;
-    } else if (rev.probePending && label !== "rst") {
-      const delay = elapsedMs(p, rev.lastProbe!);
-      rev.probePending = false;
-      if (rev.pendingProbe !== null) {
-        rev.pendingProbe.answered = true;
-        rev.pendingProbe.answerDelayMs = delay;
-        rev.pendingProbe = null;
-      }
-      flow.probesAnswered++;
-      flow.answerDelays.add(delay);
+    let idleMs: number | null = null;
+    let retryAfterMs: number | null = null;
+    if (label === "keepalive") {
+      // Linux's rule: after an unanswered probe, with nothing received since, the next one is a
+      // retry one interval on; otherwise it comes one idle after the clock's last reset.
+      const retry = fwd.probePending && fwd.lastProbe !== null &&
+        (fwd.clockReset === null || !isAfter(fwd.clockReset, fwd.lastProbe));
+      if (retry) retryAfterMs = elapsedMs(p, fwd.lastProbe!);
+      else if (fwd.clockReset !== null) idleMs = elapsedMs(p, fwd.clockReset);
+      const kind = retry ? "retry" : fwd.clockResetByAnswer ? "answered" : "idle";
+      this.#probe(flow, fwd, side, p, kind, idleMs, retryAfterMs, false);
+    } else if (label === "zero-window-probe") {
+      fwd.zeroWindowProbes++;
+    } else {
+      const answering = rev.probePending && label !== "rst";
+      if (answering) this.#answer(rev, p);
+      // Whatever the peer accepted resets its keep-alive clock; data sent resets ours.
+      resetClock(rev, p, answering);
+      if (p.payloadLength > 0) resetClock(fwd, p, false);
     }
     if (p.flags & TCP_FIN && flow.firstFin === null) flow.firstFin = event(side, p);
     if (p.flags & TCP_RST && flow.firstRst === null) flow.firstRst = event(side, p);
@@ -396,10 +258,105 @@ export class FlowTracker {
       direction: fromClient ? "c2s" : "s2c",
       label,
       bytes: p.payloadLength,
-      sinceFlowLastActivityMs,
-      sincePrevProbeMs,
+      idleMs,
+      retryAfterMs,
       deltaMs,
+      relabel,
     };
+  }
+
+  /** Counts a keep-alive probe from `fwd`'s side. */
+  #probe(
+    flow: Flow,
+    fwd: DirectionState,
+    side: Side,
+    p: DecodedPacket | (Stamp & { index: number; seq: number; payloadLength: number }),
+    kind: ProbeGap,
+    idleMs: number | null,
+    retryAfterMs: number | null,
+    relabeled: boolean,
+  ): void {
+    fwd.probes++;
+    if (retryAfterMs !== null) (fwd.retryIntervals ??= new RunningSpread()).add(retryAfterMs);
+    else if (idleMs !== null) (fwd.idleBeforeProbe ??= new RunningSpread()).add(idleMs);
+    // No record at all unless they are kept: one per probe lives until the answer, long enough
+    // that V8 took to allocating them straight in its old space (--trace-pretenuring): garbage.
+    if (this.#keepProbes) {
+      const probe: ProbeRecord = {
+        index: p.index,
+        tsMicros: p.tsMicros,
+        tsSubMicroNanos: p.tsSubMicroNanos,
+        by: side,
+        payloadLength: p.payloadLength,
+        kind,
+        idleBeforeMs: idleMs,
+        retryAfterMs,
+        answered: false,
+        answerDelayMs: null,
+        relabeled,
+      };
+      if (relabeled) {
+        const at = flow.probes.findIndex((q) => q.index > p.index);
+        flow.probes.splice(at < 0 ? flow.probes.length : at, 0, probe);
+      } else {
+        flow.probes.push(probe);
+      }
+      fwd.pendingProbe = probe;
+    }
+    fwd.probePending = true; // an earlier probe still pending stays unanswered
+    if (fwd.lastProbe === null) fwd.lastProbe = newStamp(p);
+    else setStamp(fwd.lastProbe, p);
+    fwd.lastProbeSeq = p.seq;
+  }
+
+  /** The peer's segment `p` answers `prober`'s pending probe. */
+  #answer(prober: DirectionState, p: Stamp): void {
+    const delay = elapsedMs(p, prober.lastProbe!);
+    prober.probePending = false;
+    if (prober.pendingProbe !== null) {
+      prober.pendingProbe.answered = true;
+      prober.pendingProbe.answerDelayMs = delay;
+      prober.pendingProbe = null;
+    }
+    prober.probesAnswered++;
+    (prober.answerDelays ??= new RunningSpread()).add(delay);
+  }
+
+  /**
+   * The peer acknowledged seq + 1 of `prober`'s unproven first segment: it was a probe, a
+   * keep-alive one unless the peer's window is 0.
+   */
+  #proveProbe(flow: Flow, prober: DirectionState, side: Side, zeroWindow: boolean): Relabel {
+    const to: Label = zeroWindow ? "zero-window-probe" : "keepalive";
+    const relabel: Relabel = { index: prober.unprovenIndex, from: prober.unprovenLabel, to };
+    flow.labelCounts[prober.unprovenLabel]--;
+    flow.labelCounts[to]++;
+    prober.nextSeq = (prober.unprovenSeq + 1) >>> 0;
+    prober.unprovenIndex = -1;
+    if (zeroWindow) {
+      prober.zeroWindowProbes++;
+      prober.lastWasZeroWindowProbe = true;
+      return relabel;
+    }
+    const at = prober.unprovenAt!;
+    this.#probe(
+      flow,
+      prober,
+      side,
+      {
+        index: prober.unprovenIndex,
+        seq: prober.unprovenSeq,
+        payloadLength: 0,
+        tsMicros: at.tsMicros,
+        tsSubMicroNanos: at.tsSubMicroNanos,
+      },
+      "idle",
+      null,
+      null,
+      true,
+    );
+    prober.lastWasProbe = true;
+    return relabel;
   }
 
   #fromClient(flow: Flow, p: DecodedPacket): boolean {
@@ -426,27 +383,35 @@ export class FlowTracker {
     return flow;
   }
 
-  /** After `p` was tracked on `flow`: forgets it now, or later, if the connection has ended. */
+  /** After `p` was tracked on `flow`: lets it linger if the connection has just ended. */
   #maybeEnded(flow: Flow, p: DecodedPacket): void {
-    if (flow.c2s.finAcked && flow.s2c.finAcked) {
-      this.#forget(flow);
-    } else if (
+    if (
       flow.phase === "open" &&
       (flow.firstRst !== null || (flow.c2s.finEnd >= 0 && flow.s2c.finEnd >= 0))
     ) {
       flow.phase = "lingering";
       flow.lingerUntilMicros = p.tsMicros + LINGER_MS * 1000;
       this.#lingering.push(flow);
+      if (++this.#lingerCount > MAX_LINGERING) this.#expireLingering(Infinity, 1);
     }
   }
 
-  /** Forgets the lingering flows whose time is up at capture time `nowMicros`. */
-  #expireLingering(nowMicros: number): void {
+  /**
+   * Forgets the lingering flows whose time is up at capture time `nowMicros`, or (with `atMost`)
+   * that many of the oldest whatever their time.
+   */
+  #expireLingering(nowMicros: number, atMost = Infinity): void {
     const queue = this.#lingering;
     let head = this.#lingerHead;
-    while (head < queue.length && queue[head].lingerUntilMicros <= nowMicros) {
+    let forgotten = 0;
+    while (
+      head < queue.length && forgotten < atMost && queue[head].lingerUntilMicros <= nowMicros
+    ) {
       const flow = queue[head++];
-      if (flow.phase === "lingering") this.#forget(flow); // not if a clean close came first
+      if (flow.phase === "lingering") {
+        this.#forget(flow); // not if a new SYN on its 4-tuple came first
+        forgotten++;
+      }
     }
     if (head === queue.length) {
       this.#lingering = [];
@@ -460,117 +425,10 @@ export class FlowTracker {
 
   #forget(flow: Flow): void {
     if (flow.phase === "gone") return;
+    if (flow.phase === "lingering") this.#lingerCount--;
     flow.phase = "gone";
     if (this.#byKey.get(flow.key) === flow) this.#byKey.delete(flow.key);
     this.#held.delete(flow.id);
     this.#onEnded!(flow);
   }
-}
-
-/** Records FINs and their acknowledgement, which is how a clean close is recognised. */
-function noteClose(p: DecodedPacket, fwd: DirectionState, rev: DirectionState): void {
-  if (p.flags & TCP_FIN && fwd.finEnd < 0) {
-    const syn = p.flags & TCP_SYN ? 1 : 0;
-    fwd.finEnd = (p.seq + syn + p.payloadLength + 1) >>> 0;
-  }
-  if (p.flags & TCP_ACK && rev.finEnd >= 0 && !rev.finAcked && !seqLt(p.ack, rev.finEnd)) {
-    rev.finAcked = true;
-  }
-}
-
-function scaledWindow(p: DecodedPacket, flow: Flow, fwd: DirectionState): number {
-  // Scaling applies only once both SYNs announced it, and never to SYNs.
-  if (p.flags & TCP_SYN || flow.c2s.wscale < 0 || flow.s2c.wscale < 0) return p.window;
-  return p.window * 2 ** Math.min(fwd.wscale, 14);
-}
-
-/** The label of `p`, from the state before it; `fwd` is its sender's direction. */
-function classify(
-  p: DecodedPacket,
-  fwd: DirectionState,
-  rev: DirectionState,
-  window: number,
-): Label {
-  const flags = p.flags;
-  const len = p.payloadLength;
-  const seq = p.seq;
-  if (flags & TCP_RST) return "rst";
-  if (flags & TCP_SYN) {
-    if (fwd.sawSyn && seq === fwd.isn) return "retransmission";
-    return flags & TCP_ACK ? "syn-ack" : "syn";
-  }
-  const fin = (flags & TCP_FIN) !== 0;
-  if (len <= 1 && !fin && isProbe(seq, fwd, rev)) return "keepalive";
-  if ((len > 0 || fin) && fwd.seqKnown && seqLt(seq, fwd.nextSeq)) return "retransmission";
-  if (fin) return "fin";
-  if (len > 0) return "data";
-  if ((flags & TCP_ACK) === 0) return "ack"; // a bare segment with no flags: nothing to compare
-
-  const ack = p.ack;
-  if (
-    rev.sawSyn && rev.synWasAck && !fwd.sentAfterSyn && ack === ((rev.isn + 1) >>> 0)
-  ) {
-    return "handshake-ack";
-  }
-  const seqAsExpected = !fwd.seqKnown || seq === fwd.nextSeq;
-  if (
-    rev.lastWasProbe && seqAsExpected && (fwd.window < 0 || window === fwd.window) &&
-    ack === (fwd.ackKnown ? fwd.lastAck : (rev.lastProbeSeq + 1) >>> 0)
-  ) {
-    return "keepalive-ack";
-  }
-  // Wireshark's window update and duplicate ACK: same seq and ack as this side's
-  // previous segment, non-zero window, changed or unchanged respectively.
-  if (fwd.seqKnown && fwd.ackKnown && seq === fwd.nextSeq && ack === fwd.lastAck && window !== 0) {
-    if (fwd.window >= 0 && window !== fwd.window) return "window-update";
-    if (window === fwd.window) return "dup-ack";
-  }
-  return "ack";
-}
-
-/**
- * Wireshark's rule: at most one byte, one below the next expected sequence number.
- * Linux probes with seq = snd_una - 1 and no data, Windows and BSD resend the last
- * acknowledged byte. Either way the peer has acknowledged up to seq + 1, which also
- * identifies a probe when our own earlier segments were not captured.
- */
-function isProbe(seq: number, fwd: DirectionState, rev: DirectionState): boolean {
-  if (fwd.seqKnown && seq === ((fwd.nextSeq - 1) >>> 0)) return true;
-  return rev.ackKnown && seq === ((rev.lastAck - 1) >>> 0) &&
-    (!fwd.seqKnown || !seqLt(rev.lastAck, fwd.nextSeq));
-}
-
-/** Updates the sender's direction state after `p` was labeled. */
-function advance(p: DecodedPacket, fwd: DirectionState, label: Label, window: number): void {
-  const flags = p.flags;
-  const syn = (flags & TCP_SYN) !== 0;
-  fwd.packets++;
-  if (syn) {
-    if (!fwd.sawSyn || label !== "retransmission") {
-      fwd.sawSyn = true;
-      fwd.isn = p.seq;
-      fwd.synWasAck = (flags & TCP_ACK) !== 0;
-      fwd.wscale = p.options.wscale ?? -1;
-    }
-  } else {
-    fwd.sentAfterSyn = true;
-  }
-  if ((flags & TCP_RST) === 0) {
-    if (label === "keepalive") {
-      // The probe proves the peer acknowledged up to seq + 1.
-      const acked = (p.seq + 1) >>> 0;
-      if (!fwd.seqKnown || seqLt(fwd.nextSeq, acked)) fwd.nextSeq = acked;
-    } else {
-      const end = (p.seq + p.payloadLength + (syn ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
-      if (!fwd.seqKnown || seqLt(fwd.nextSeq, end)) fwd.nextSeq = end;
-    }
-    fwd.seqKnown = true;
-  }
-  if (flags & TCP_ACK) {
-    fwd.lastAck = p.ack;
-    fwd.ackKnown = true;
-  }
-  // A SYN announcing a scale factor has an unscaled window that later ones cannot be compared with.
-  fwd.window = syn && p.options.wscale !== undefined ? -1 : window;
-  fwd.lastWasProbe = label === "keepalive";
 }

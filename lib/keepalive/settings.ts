@@ -79,17 +79,5 @@ const OS_NAMES: Record<PlatformTable["os"], string> = {
   windows: "Windows",
 };
 
-/**
- * When a silent peer is declared dead: idle + interval × count. With TCP_USER_TIMEOUT set, Linux
- * instead gives up at the first probe timer after the user timeout has passed with a probe
- * unanswered (tcp_keepalive_timer), so: idle + interval × ceil((timeout − idle) / interval), at
- * least one probe.
- */
-export function detectionTimeMs(values: KeepAliveValues, userTimeoutMs?: number): number | null {
-  if (values.idleMs === null || values.intervalMs === null || values.count === null) return null;
-  if (userTimeoutMs) {
-    const probes = Math.max(1, Math.ceil((userTimeoutMs - values.idleMs) / values.intervalMs));
-    return values.idleMs + values.intervalMs * probes;
-  }
-  return values.idleMs + values.intervalMs * values.count;
-}
+// The detection time is part of Linux's keep-alive timing, written once in timing.ts.
+export { detectionTimeMs } from "./timing.ts";

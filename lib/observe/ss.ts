@@ -15,6 +15,8 @@ export interface SocketTimer {
 
 export interface SocketState {
   state: string;
+  /** Bytes received and not yet read by the application (ss's Recv-Q). */
+  recvQ: number;
   local: string;
   localPort: number;
   peer: string;
@@ -81,13 +83,14 @@ export function parseSs(output: string): SocketState[] {
     finish();
     const fields = line.trim().split(/\s+/);
     if (fields.length < 5 || !/^[A-Z][A-Z0-9-]*$/.test(fields[0])) continue;
-    const [state, , , localText, peerText] = fields;
+    const [state, recvQText, , localText, peerText] = fields;
     const [local, localPort] = splitEndpoint(localText);
     const [peer, peerPort] = splitEndpoint(peerText);
     const t = /timer:\(([a-z_]+),([^,]+),(\d+)\)/.exec(line);
     const ms = t ? parseSsTimer(t[2]) : null;
     sockets.push({
       state,
+      recvQ: Number(recvQText) || 0,
       local,
       localPort,
       peer,

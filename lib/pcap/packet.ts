@@ -44,7 +44,7 @@ export interface DecodedPacket {
   tsMicros: number;
   /** Nanoseconds past `tsMicros` (0-999); 0 when the capture only has microsecond resolution. */
   tsSubMicroNanos: number;
-  /** Link type of the interface the packet was captured on (see `linkTypeName`). */
+  /** Link type of the interface the packet was captured on (see link_types.ts). */
   linkType: number;
   ipVersion: 4 | 6;
   /** Dotted quad, or RFC 5952 compressed IPv6. */
@@ -70,6 +70,11 @@ export interface DecodedPacket {
   truncated: boolean;
   capturedLength: number;
   wireLength: number;
+  /**
+   * The tunnels the segment came through, outermost first, e.g. "vxlan", "gre", "erspan",
+   * "ipip", "6in4", "4in6", "geneve", "mpls", "pppoe", joined with "/" when nested; null when none.
+   */
+  encap: string | null;
 }
 
 export function hasFlag(flags: number, flag: number): boolean {

@@ -7,7 +7,7 @@ import type { KeepAliveReport, KeepAliveValues } from "../keepalive/mod.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatClock, formatDuration } from "../duration.ts";
 import type { Styler } from "./style.ts";
-import { formatConnectionSummary, PacketLines } from "./packets.ts";
+import { formatConnectionSummary, PacketLines, readNotes } from "./packets.ts";
 import { formatDiscoverEvent } from "./discover_view.ts";
 
 const END_REASON_TEXT: Record<EndReason, string> = {
@@ -60,10 +60,14 @@ export class HumanView {
         this.#inSummaries = true;
         return ["", ...lines];
       }
-      case "end":
-        return event.connections === 0
+      case "end": {
+        const lines = event.connections === 0
           ? ["", `No TCP connections seen (${event.packets} TCP packets).`]
           : [];
+        const notes = readNotes(event.unsupportedLinks, event.warnings);
+        if (notes.length > 0) lines.push("", ...notes.map((n) => style("yellow", `note: ${n}`)));
+        return lines;
+      }
       case "capturing": // said on stderr by the capture role, so stdout keeps only packets
         return [];
     }

@@ -19,15 +19,30 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
             ? "no keep-alive timer"
             : `keep-alive on${timer(o.keepaliveTimerMs)}`
         }`;
-    case "probe":
+    case "probe": {
+      const gap = o.gapMs === null
+        ? ""
+        : o.kind === "retry"
+        ? `, ${formatDuration(o.gapMs)} after the unanswered probe`
+        : o.kind === "answered"
+        ? `, ${formatDuration(o.gapMs)} after the last answer`
+        : `, after ${formatDuration(o.gapMs)} idle`;
       return head +
         (o.answered ? style("green", `keep-alive probe #${o.seen} sent and answered`) : style(
           "yellow",
           `keep-alive probe #${o.seen} sent, unanswered (${o.unanswered} in a row)`,
-        )) +
+        )) + gap +
         timer(o.keepaliveTimerMs);
+    }
     case "probe-ack":
       return head + `answered the peer's keep-alive probe (#${o.seen})`;
+    case "zero-window-probe":
+      return head +
+        `zero-window probe #${o.seen} sent (persist timer ${
+          formatDuration(o.persistTimerMs)
+        }): the peer's window is 0; not keep-alive`;
+    case "zero-window-ack":
+      return head + `answered the peer's zero-window probe (#${o.seen}): window still 0`;
     case "data":
       return head + "data exchanged";
     case "state":

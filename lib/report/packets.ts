@@ -5,6 +5,7 @@ import type { Spread } from "../flow/summary.ts";
 import { formatEndpoint } from "../ip.ts";
 import { formatClock, formatDuration } from "../duration.ts";
 import type { Styler } from "./style.ts";
+import type { ReadWarnings, UnsupportedLink } from "../pcap/decoder.ts";
 
 const LABEL_TEXT: Record<Label, string> = {
   "syn": "SYN",
@@ -13,6 +14,8 @@ const LABEL_TEXT: Record<Label, string> = {
   "data": "data",
   "keepalive": "keep-alive probe",
   "keepalive-ack": "keep-alive ACK",
+  "zero-window-probe": "zero-window probe",
+  "zero-window-probe-ack": "zero-window ACK",
   "fin": "FIN",
   "rst": "RST",
   "retransmission": "retransmission",
@@ -24,6 +27,8 @@ const LABEL_TEXT: Record<Label, string> = {
 const LABEL_STYLE: Partial<Record<Label, Parameters<Styler>[0]>> = {
   "keepalive": "yellow",
   "keepalive-ack": "green",
+  "zero-window-probe": "blue",
+  "zero-window-probe-ack": "blue",
   "rst": "red",
   "fin": "magenta",
   "syn": "cyan",
@@ -33,18 +38,21 @@ const LABEL_STYLE: Partial<Record<Label, Parameters<Styler>[0]>> = {
 };
 
 function detail(e: PacketEvent): string {
-  if (e.label === "keepalive") {
-    if (e.sincePrevProbeMs !== null) {
-      return `${formatDuration(e.sincePrevProbeMs)} after the previous probe`;
-    }
-    if (e.idleMs !== null) return `after ${formatDuration(e.idleMs)} idle`;
-    return "";
-  }
   const parts: string[] = [];
-  if (e.label === "data" || (e.label === "retransmission" && e.bytes > 0)) {
-    parts.push(`${e.bytes} B`);
+  if (e.label === "keepalive") {
+    if (e.retryAfterMs !== null) {
+      parts.push(`retry, ${formatDuration(e.retryAfterMs)} after the unanswered probe`);
+    } else if (e.idleMs !== null) parts.push(`after ${formatDuration(e.idleMs)} idle`);
+  } else {
+    if (e.relabel !== null) {
+      parts.push(`proves packet ${e.relabel.packet} was a ${LABEL_TEXT[e.relabel.to]}`);
+    }
+    if (e.label === "data" || (e.label === "retransmission" && e.bytes > 0)) {
+      parts.push(`${e.bytes} B`);
+    }
+    if (e.deltaMs !== null) parts.push(`+${formatDuration(e.deltaMs)}`);
   }
-  if (e.deltaMs !== null) parts.push(`+${formatDuration(e.deltaMs)}`);
+  if (e.encap !== null) parts.push(`via ${e.encap}`);
   return parts.join("  ");
 }
 
@@ -115,24 +123,33 @@ export function formatConnectionSummary(s: ConnectionSummaryEvent, style: Styler
     ` (${roles}, ${s.packets} packets, lifetime ${formatDuration(s.lifetimeMs)})`,
   ];
   const row = (name: string, text: string) => lines.push(`  ${name.padEnd(11)} ${text}`);
-  if (s.probesSent === 0) {
-    row("keep-alive", "no probes seen");
-  } else {
-    const who = s.prober === "both" ? "both sides" : `the ${s.prober}`;
-    const unanswered = s.probesUnanswered > 0
-      ? style("red", `${s.probesUnanswered} unanswered`)
+  if (s.probesSent === 0) row("keep-alive", "no probes seen");
+  // Per prober: when both sides probe, each has its own timing (lib/keepalive/timing.ts).
+  for (const side of ["client", "server"] as const) {
+    const f = s.probesBy[side];
+    if (f === null) continue;
+    const unanswered = f.unanswered > 0
+      ? style("red", `${f.unanswered} unanswered`)
       : "0 unanswered";
     row(
       "keep-alive",
-      `probes by ${who}: ${s.probesSent} sent, ${s.probesAnswered} answered, ${unanswered}`,
+      `probes by the ${side}: ${f.sent} sent, ${f.answered} answered, ${unanswered}`,
     );
     const timing = [
-      s.idleBeforeFirstProbeMs !== null
-        ? `first probe after ${formatDuration(s.idleBeforeFirstProbeMs)} idle`
-        : null,
-      s.probeInterval ? `interval ${spreadText(s.probeInterval)}` : null,
+      f.idleBeforeProbe ? `idle before each probe ${spreadText(f.idleBeforeProbe)}` : null,
+      f.retryInterval ? `unanswered, retried every ${spreadText(f.retryInterval)}` : null,
     ].filter(Boolean).join("; ");
-    if (timing) row("timing", timing);
+    if (timing) row("timing", s.probingSides === "both" ? `${side}: ${timing}` : timing);
+  }
+  for (const side of ["client", "server"] as const) {
+    const n = s.zeroWindowProbesBy[side];
+    if (n === 0) continue;
+    const peer = side === "client" ? "server" : "client";
+    row(
+      "zero window",
+      `${n} zero-window probe${n === 1 ? "" : "s"} by the ${side} (the ${peer} advertised ` +
+        "window 0): not keep-alive",
+    );
   }
   const end = s.end.kind === "open"
     ? "still open when the capture ended"
@@ -140,4 +157,40 @@ export function formatConnectionSummary(s: ConnectionSummaryEvent, style: Styler
   row("ended", s.end.kind === "rst" ? style("red", end) : end);
   row("data", `${s.dataBytesC2S} B client → server, ${s.dataBytesS2C} B server → client`);
   return lines;
+}
+
+/**
+ * What the reader read through or could not decode, one line each: packets of link types it does
+ * not decode (named: a silent "no TCP connections" would hide them), records cut to the snap
+ * length, timestamps out of order or out of range.
+ */
+export function readNotes(
+  unsupportedLinks: readonly UnsupportedLink[],
+  warnings: Readonly<ReadWarnings>,
+): string[] {
+  const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  const notes = unsupportedLinks.map((l) =>
+    `${count(l.packets, "packet", "packets")} of link type ${l.name} (${l.linkType}) ${
+      l.packets === 1 ? "was" : "were"
+    } not decoded`
+  );
+  if (warnings.truncatedToSnaplen > 0) {
+    notes.push(
+      `${count(warnings.truncatedToSnaplen, "record was", "records were")} longer than the ` +
+        "snap length and read truncated to it, as libpcap does",
+    );
+  }
+  if (warnings.timeWentBack > 0) {
+    notes.push(
+      `${count(warnings.timeWentBack, "packet", "packets")} stamped earlier than the packet ` +
+        "before it: times are as recorded, lifetimes never negative",
+    );
+  }
+  if (warnings.invalidSubsecond > 0) {
+    notes.push(
+      `${count(warnings.invalidSubsecond, "packet has", "packets have")} an invalid ` +
+        `sub-second time (tcpdump prints "invalid"): kept within its second`,
+    );
+  }
+  return notes;
 }

@@ -142,6 +142,8 @@ export async function runCapture(
     skipped: result.skipped,
     connections: summaries,
     error: result.error ? { message: result.error.message, offset: result.error.offset } : null,
+    unsupportedLinks: result.unsupportedLinks,
+    warnings: result.warnings,
   });
   flushOutput();
   if (result.error) {

@@ -3,7 +3,7 @@
  * tests can describe traffic instead of carrying binary fixtures.
  */
 
-import type { TcpOptions } from "../../lib/pcap/packet.ts";
+import type { TcpOptions } from "../lib/pcap/packet.ts";
 
 /** Grows as it is written; `le` picks the byte order of multi-byte fields. */
 class Writer {
@@ -207,7 +207,8 @@ export function ipUdp(src: string, dst: string, srcPort: number, dstPort: number
   return ipPacket(src, dst, 17, udp, {});
 }
 
-function ipPacket(
+/** An IPv4 or IPv6 packet (version from the address syntax) carrying protocol `proto`. */
+export function ipPacket(
   src: string,
   dst: string,
   proto: number,
@@ -304,6 +305,14 @@ export function linkFrame(linkType: number, ip: Uint8Array, o: FrameOptions = {}
       return new Writer()
         .u16(ethertype).u16(0).u32(1).u16(772).u8(0).u8(6).bytes(new Uint8Array(8)).bytes(ip)
         .done();
+    case 9: // PPP in HDLC-like framing
+    case 50:
+      return new Writer().u8(0xff).u8(0x03).u16(v6 ? 0x0057 : 0x0021).bytes(ip).done();
+    case 51: // PPPoE session, as LINKTYPE_PPP_ETHER: PPPoE header, PPP protocol
+      return new Writer().u8(0x11).u8(0).u16(7).u16(ip.length + 2).u16(v6 ? 0x0057 : 0x0021)
+        .bytes(ip).done();
+    case 104: // Cisco HDLC: address, control, EtherType
+      return new Writer().u8(0x0f).u8(0).u16(ethertype).bytes(ip).done();
     default:
       throw new Error(`builder has no link type ${linkType}`);
   }
@@ -312,6 +321,81 @@ export function linkFrame(linkType: number, ip: Uint8Array, o: FrameOptions = {}
 /** An Ethernet ARP frame: something on the wire that is not IP at all. */
 export function arpFrame(): Uint8Array {
   return linkFrame(1, new Uint8Array(28), { protocol: 0x0806 });
+}
+
+/** A UDP datagram carrying `payload` (checksum 0: not computed, as on many tunnels). */
+export function udpDatagram(srcPort: number, dstPort: number, payload: Uint8Array): Uint8Array {
+  return new Writer().u16(srcPort).u16(dstPort).u16(8 + payload.length).u16(0).bytes(payload)
+    .done();
+}
+
+/** An Ethernet frame (no VLAN) around an IP packet, or around `ethertype`'s payload. */
+export function ethernetFrame(payload: Uint8Array, ethertype?: number): Uint8Array {
+  return linkFrame(1, payload, ethertype === undefined ? {} : { protocol: ethertype });
+}
+
+/** `inner` (an Ethernet frame) in VXLAN (UDP 4789) between two tunnel endpoints. */
+export function vxlanPacket(src: string, dst: string, inner: Uint8Array, vni = 42): Uint8Array {
+  const header = new Writer().u32(0x08000000).u32(vni << 8).done();
+  return ipPacket(src, dst, 17, udpDatagram(49152, 4789, concat(header, inner)), {});
+}
+
+/** `inner` (an Ethernet frame) in Geneve (UDP 6081) with one 8-byte option. */
+export function genevePacket(src: string, dst: string, inner: Uint8Array): Uint8Array {
+  const header = new Writer().u8(2).u8(0).u16(0x6558).u32(7 << 8)
+    .u16(0x0102).u8(3).u8(1).u32(0xcafe).done(); // option class, type, length 1 (4 bytes)
+  return ipPacket(src, dst, 17, udpDatagram(49152, 6081, concat(header, inner)), {});
+}
+
+export interface GreOptions {
+  key?: number;
+  seq?: number;
+  checksum?: boolean;
+  /** 1: PPTP's enhanced GRE (key mandatory, optional acknowledgment). */
+  version?: number;
+  ackNumber?: number;
+}
+
+/** A GRE packet of protocol type `proto` carrying `payload`. */
+export function grePacket(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Uint8Array,
+  o: GreOptions = {},
+): Uint8Array {
+  const flags = (o.checksum ? 0x8000 : 0) | (o.key !== undefined ? 0x2000 : 0) |
+    (o.seq !== undefined ? 0x1000 : 0) | (o.ackNumber !== undefined ? 0x0080 : 0) |
+    (o.version ?? 0);
+  const w = new Writer().u16(flags).u16(proto);
+  if (o.checksum) w.u32(0);
+  if (o.key !== undefined) w.u32(o.key);
+  if (o.seq !== undefined) w.u32(o.seq);
+  if (o.ackNumber !== undefined) w.u32(o.ackNumber);
+  return ipPacket(src, dst, 47, concat(w.done(), payload), {});
+}
+
+/** ERSPAN: type I (no header, no sequence), II (8-byte header) or III (12 bytes) in GRE. */
+export function erspanPacket(
+  src: string,
+  dst: string,
+  type: 1 | 2 | 3,
+  mirrored: Uint8Array,
+): Uint8Array {
+  if (type === 1) return grePacket(src, dst, 0x88be, mirrored);
+  if (type === 2) {
+    const header = new Writer().u16(0x1000 | 10).u16(0x0001).u32(0).done();
+    return grePacket(src, dst, 0x88be, concat(header, mirrored), { seq: 1 });
+  }
+  const header = new Writer().u16(0x2000).u16(1).u32(0).u32(0).done();
+  return grePacket(src, dst, 0x22eb, concat(header, mirrored), { seq: 1 });
+}
+
+/** An MPLS label stack (bottom of stack on the last) before `payload`. */
+export function mplsStack(labels: number[], payload: Uint8Array): Uint8Array {
+  const w = new Writer();
+  labels.forEach((label, i) => w.u32((label << 12) | (i === labels.length - 1 ? 0x100 : 0) | 64));
+  return concat(w.done(), payload);
 }
 
 export interface CaptureRecord {
@@ -325,6 +409,10 @@ export interface CaptureRecord {
   iface?: number;
   /** pcapng: write a Simple Packet Block (no timestamp) instead of an Enhanced one. */
   simple?: boolean;
+  /** pcap: keep the whole frame even beyond the snap length (a broken writer). */
+  ignoreSnaplen?: boolean;
+  /** pcap: write this as the sub-second field instead of the real one. */
+  rawSubsecond?: number;
 }
 
 export interface PcapOptions {
@@ -332,21 +420,24 @@ export interface PcapOptions {
   nanos?: boolean;
   linkType?: number;
   snaplen?: number;
+  /** The "modified" pcap (magic 0xa1b2cd34): record headers 8 bytes longer. */
+  modified?: boolean;
 }
 
 export function buildPcap(records: CaptureRecord[], o: PcapOptions = {}): Uint8Array {
   const snaplen = o.snaplen ?? 262144;
   const w = new Writer(o.byteOrder !== "be")
-    .u32(o.nanos ? 0xa1b23c4d : 0xa1b2c3d4)
+    .u32(o.modified ? 0xa1b2cd34 : o.nanos ? 0xa1b23c4d : 0xa1b2c3d4)
     .u16(2).u16(4).u32(0).u32(0)
     .u32(snaplen).u32(o.linkType ?? 1);
   for (const r of records) {
-    const caplen = Math.min(r.data.length, snaplen);
+    const caplen = r.ignoreSnaplen ? r.data.length : Math.min(r.data.length, snaplen);
     const sec = Math.floor(r.tsMicros / 1e6);
     const micros = r.tsMicros - sec * 1e6;
-    w.u32(sec).u32(o.nanos ? micros * 1000 + (r.subNanos ?? 0) : micros)
-      .u32(caplen).u32(r.data.length)
-      .bytes(r.data.subarray(0, caplen));
+    w.u32(sec).u32(r.rawSubsecond ?? (o.nanos ? micros * 1000 + (r.subNanos ?? 0) : micros))
+      .u32(caplen).u32(r.data.length);
+    if (o.modified) w.u32(2).u16(0x0800).u8(0).u8(0); // ifindex, protocol, packet type, pad
+    w.bytes(r.data.subarray(0, caplen));
   }
   return w.done();
 }
