@@ -46,6 +46,8 @@ const LABELS = [
   "data",
   "keepalive",
   "keepalive-ack",
+  "zero-window-probe",
+  "zero-window-probe-ack",
   "fin",
   "rst",
   "retransmission",
@@ -92,6 +94,18 @@ const SPREAD: Schema = {
     stdevMs: "number",
     p10Ms: "number",
     p90Ms: "number",
+  },
+};
+
+/** One side's keep-alive probes in a captured connection. */
+const PROBER: Schema = {
+  object: {
+    sent: "integer",
+    answered: "integer",
+    unanswered: "integer",
+    idleBeforeProbe: nullable(SPREAD),
+    retryInterval: nullable(SPREAD),
+    answerDelay: nullable(SPREAD),
   },
 };
 
@@ -166,9 +180,14 @@ export const EVENTS: Record<
       bytes: "integer",
       seq: "integer",
       ack: "integer",
+      frame: "integer",
       deltaMs: nullable("number"),
       idleMs: nullable("number"),
-      sincePrevProbeMs: nullable("number"),
+      retryAfterMs: nullable("number"),
+      encap: nullable("string"),
+      relabel: nullable({
+        object: { packet: "integer", from: { enum: LABELS }, to: { enum: LABELS } },
+      }),
     },
   },
   "connection-summary": {
@@ -186,15 +205,12 @@ export const EVENTS: Record<
       startTime: "number",
       endTime: "number",
       lifetimeMs: "number",
-      prober: { enum: ["client", "server", "both", "none"] },
+      probingSides: { enum: ["client", "server", "both", "none"] },
       probesSent: "integer",
-      probesByClient: "integer",
-      probesByServer: "integer",
       probesAnswered: "integer",
       probesUnanswered: "integer",
-      idleBeforeFirstProbeMs: nullable("number"),
-      probeInterval: nullable(SPREAD),
-      probeAnswerDelay: nullable(SPREAD),
+      probesBy: { object: { client: nullable(PROBER), server: nullable(PROBER) } },
+      zeroWindowProbesBy: { object: { client: "integer", server: "integer" } },
       end: {
         object: {
           kind: { enum: ["fin", "rst", "open"] },
@@ -211,6 +227,16 @@ export const EVENTS: Record<
       skipped: "integer",
       connections: "integer",
       error: nullable({ object: { message: "string", offset: "integer" } }),
+      unsupportedLinks: {
+        array: { object: { linkType: "integer", name: "string", packets: "integer" } },
+      },
+      warnings: {
+        object: {
+          truncatedToSnaplen: "integer",
+          invalidSubsecond: "integer",
+          timeWentBack: "integer",
+        },
+      },
     },
   },
   // watch (and the demo's kernel evidence)
@@ -223,6 +249,8 @@ export const EVENTS: Record<
       answered: "boolean",
       unanswered: "integer",
       keepaliveTimerMs: nullable("number"),
+      kind: { enum: ["idle", "answered", "retry"] },
+      gapMs: nullable("number"),
     },
   },
   "probe-ack": { object: { ...OBSERVED, seen: "integer" } },
