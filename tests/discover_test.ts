@@ -10,7 +10,16 @@ import { eventFromJson } from "../lib/report/json_view.ts";
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 import { Topology } from "../lib/netns/topology.ts";
-import { cliArgs, CliProcess, ROOT, runCli, startServer, which } from "./helpers/cli.ts";
+import {
+  cliArgs,
+  CliProcess,
+  ROOT,
+  runCli,
+  runCliUntil,
+  spawnCli,
+  startServer,
+  which,
+} from "./helpers/cli.ts";
 import { namespacesOf } from "./helpers/netns.ts";
 
 const root = Deno.build.os === "linux" && Deno.uid() === 0;
@@ -48,18 +57,10 @@ async function discoverThrough(
   args: string[],
 ): Promise<{ result: Result; code: number; all: TcpkaEvent[] }> {
   return await withServerBehindPath(kind, timeoutMs, 12345, async (path) => {
-    const child = new Deno.Command(path.clientExec[0], {
-      args: [
-        ...path.clientExec.slice(1),
-        Deno.execPath(),
-        ...cliArgs(["discover", `${path.host}:${path.port}`, "--json", ...args]),
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnCli(
+      ["discover", `${path.host}:${path.port}`, "--json", ...args],
+      path.clientExec,
+    );
     const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
     const out = await child.output();
     clearTimeout(timer);
@@ -249,3 +250,19 @@ for (const [args, pattern] of refusals) {
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 }
+
+Deno.test("discover | head: the reader gone ends the run quietly (exit 0, no stack trace)", async () => {
+  const { server, port } = await startServer(["--hold", "0"]);
+  try {
+    const r = await runCliUntil(
+      ["discover", `127.0.0.1:${port}`, "--min", "1s", "--max", "30s", "--no-capture"],
+      /discovering/,
+      "close",
+    );
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+  } finally {
+    server.stop();
+    await server.done;
+  }
+});

@@ -30,6 +30,7 @@ Deno.test("ss listing: endpoints, owners (several, names with spaces), timers, i
     [ka.lastSndMs, ka.lastRcvMs, ka.lastAckMs, ka.retransmits, ka.totalRetransmits, ka.inode],
     [1812, 1900, 1700, 1, 7, 44814],
   );
+  assert.equal(ka.cookie, 0x1005); // ss -e's sk:, the socket's SO_COOKIE in hex
   assert.equal(idleOf(ka), 1700);
   assert.deepEqual([shared.recvQ, shared.sendQ, shared.local, shared.peer], [
     2,
@@ -62,6 +63,12 @@ Deno.test("ss listing: one selected state leaves out the State column; chunks sp
 
 Deno.test("ss arguments: states and filters in ss's own syntax", () => {
   assert.deepEqual(ssArgs({ states: "established" }), ["-tnoiepH", "state", "established"]);
+  // Root's inspect finds owners itself (owner_scan.ts): no -p, and no -i (TCP_INFO per socket).
+  assert.deepEqual(ssArgs({ states: "established", details: false, owners: false }), [
+    "-tnoeH",
+    "state",
+    "established",
+  ]);
   assert.deepEqual(ssArgs({ states: "established+listening", port: 80 }), [
     "-tnoiepH",
     "state",
@@ -109,8 +116,34 @@ Deno.test("verdicts: off, too slow, tight, safe; the next probe from ss's timer"
   assert.deepEqual([safe.risk, safe.text, safe.nextProbeMs], [
     "safe",
     "safe: probes every 30s",
-    28_000,
+    30_000 - 1700, // idle after the last segment received; ss's "28sec" is truncated
   ]);
+});
+
+Deno.test("next probe: traffic since the timer was armed delays the probe past ss's timer", () => {
+  // Python, idle 30s: data arrived 7.3s ago, the lazily armed timer fires in 12s, finds the
+  // connection not silent for 30s, and re-arms: the probe leaves in 22.7s (seen on the wire).
+  const socket = { ...KA_SOCKET, timer: { name: "keepalive", ms: 12_000, count: 0 } };
+  const at = (lastRcvMs: number, lastAckMs: number, idleS: number, intervalS: number) =>
+    verdictFor(
+      {
+        socket: { ...socket, lastRcvMs, lastAckMs },
+        owner: null,
+        idleMs: Math.min(lastRcvMs, lastAckMs),
+        keepalive: {
+          source: "socket",
+          enabled: true,
+          values: { idleMs: idleS * 1000, intervalMs: intervalS * 1000, count: 9 },
+          userTimeoutMs: 0,
+        },
+      },
+      60_000,
+      DEFAULTS,
+    ).nextProbeMs;
+  assert.equal(at(7300, 7300, 30, 5), 22_700);
+  assert.equal(at(17_300, 7300, 30, 5), 22_700); // an ACK counts as much as data
+  // interval > idle: after an answered probe the timer runs one interval; it is the later one.
+  assert.equal(at(1000, 1000, 1, 5), 12_000);
 });
 
 Deno.test("inferred: keep-alive on from ss's timer bounds the idle time from below", () => {

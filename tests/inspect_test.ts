@@ -334,3 +334,63 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    `inspect as root finds the owners ss -p finds, a socket shared after fork() included${skipWhy}`,
+  ignore,
+  async fn() {
+    // The owners come from tcpka's own scan (socket cookies), not from ss -p: they must agree.
+    // A Python process connects with keep-alive 20/4/3, then forks: both hold the descriptor.
+    const program = `
+import os, socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+for opt, v in ((socket.TCP_KEEPIDLE, 20), (socket.TCP_KEEPINTVL, 4), (socket.TCP_KEEPCNT, 3)):
+    c.setsockopt(socket.IPPROTO_TCP, opt, v)
+c.connect(srv.getsockname()); a, _ = srv.accept()
+child = os.fork()
+if child == 0:
+    time.sleep(60); os._exit(0)
+print(srv.getsockname()[1], c.fileno(), child, flush=True)
+sys.stdin.read()
+os.kill(child, 9)
+`;
+    const proc = new Deno.Command("python3", {
+      args: ["-c", program],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      let line = "";
+      while (!line.includes("\n")) line += (await reader.read()).value ?? "\n";
+      const [port, fd, child] = line.trim().split(" ").map(Number);
+      const ss = await new Deno.Command("ss", {
+        args: ["-tnpH", "state", "established", `( sport = :${port} or dport = :${port} )`],
+        stdout: "piped",
+      }).output();
+      const ssOwners = [...new TextDecoder().decode(ss.stdout).matchAll(/pid=(\d+),fd=(\d+)/g)]
+        .map((m) => `${m[1]}/${m[2]}`).sort();
+      const report = await inspectJson(["--port", String(port)]);
+      const all = report.groups.flatMap((g) => g.connections);
+      const ours = all.flatMap((c) => c.socket.owners.map((o) => `${o.pid}/${o.fd}`)).sort();
+      assert.deepEqual(ours, ssOwners);
+      const shared = all.find((c) => c.socket.peerPort === port)!;
+      assert.deepEqual(
+        shared.socket.owners.map((o) => [o.command, o.pid, o.fd]).sort(),
+        [
+          ["python3", child, fd],
+          ["python3", proc.pid, fd],
+        ].sort(),
+      );
+      assert.equal(shared.keepalive.source, "socket");
+      assert.deepEqual(shared.keepalive.values, { idleMs: 20_000, intervalMs: 4000, count: 3 });
+    } finally {
+      await proc.stdin.close();
+      await reader.cancel();
+      await proc.status;
+    }
+  },
+});

@@ -1,6 +1,6 @@
 /** `demo --scenario rescue` end to end: set --pid saves one running client, not its twin. */
 import assert from "assert";
-import { runCli, which } from "./helpers/cli.ts";
+import { runCli, runCliUntil, which } from "./helpers/cli.ts";
 import { namespacesOf } from "./helpers/netns.ts";
 import type { SetReport } from "../lib/inspect/set_live.ts";
 
@@ -49,5 +49,32 @@ Deno.test({
     // The scenario's namespaces (named after the demo's pid, tcpka-<pid>-client) are gone.
     const demoPid = Number(/^tcpka-(\d+)-client$/.exec(set.namespace.name!)?.[1]);
     assert.deepEqual(await namespacesOf(demoPid), []);
+  },
+});
+
+Deno.test({
+  name: `rescue, Ctrl-C once the clients are connected: exit 130, nothing left, no set${skipWhy}`,
+  ignore: missing.length > 0,
+  async fn() {
+    // Before, the clients were not stopped with the server: they saw its FIN and exited, and set
+    // then ran against a vanished pid ("no process with pid N", exit 1).
+    const r = await runCliUntil(["demo", "--scenario", "rescue"], /twin +#1 connected/, "SIGINT");
+    assert.equal(r.code, 130, `${r.stderr}\n${r.stdout.slice(-1500)}`);
+    assert.equal(r.stderr, "");
+    assert.doesNotMatch(r.stdout, /setting keep-alive/);
+    assert.deepEqual(await namespacesOf(r.pid!), []);
+  },
+});
+
+Deno.test({
+  name: `rescue | head: the reader gone stops the demo like Ctrl-C, no stack trace${skipWhy}`,
+  ignore: missing.length > 0,
+  async fn() {
+    // Before, the broken pipe was thrown from a timer: a stack trace, exit 1, and the three
+    // namespaces and the captures left behind.
+    const r = await runCliUntil(["demo", "--scenario", "rescue"], /server listening/, "close");
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    assert.deepEqual(await namespacesOf(r.pid!), []);
   },
 });

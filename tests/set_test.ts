@@ -28,8 +28,14 @@ async function setJson(args: string[]): Promise<SetReport> {
   return JSON.parse(r.stdout) as SetReport;
 }
 
-async function ssLine(port: number, prefix: string[] = []): Promise<string> {
-  const argv = [...prefix, "ss", "-tnoH", "state", "established", `( sport = :${port} )`];
+/** ss's line for the one connection from `localPort` to `remotePort` (both ports: others share one). */
+async function ssLine(
+  localPort: number,
+  remotePort: number,
+  prefix: string[] = [],
+): Promise<string> {
+  const filter = `( sport = :${localPort} and dport = :${remotePort} )`;
+  const argv = [...prefix, "ss", "-tnoH", "state", "established", filter];
   const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped" }).output();
   return new TextDecoder().decode(out.stdout).trim();
 }
@@ -91,7 +97,7 @@ function median(xs: number[]): number {
  * and checks ss's timer and the probes on the wire: about one a second.
  */
 async function setAndWatchProbes(pid: number, clientPort: number, serverPort: number) {
-  assert.doesNotMatch(await ssLine(clientPort), /timer:\(keepalive/);
+  assert.doesNotMatch(await ssLine(clientPort, serverPort), /timer:\(keepalive/);
   const dump = await startTcpdump(clientPort, serverPort);
   try {
     const setAt = Date.now();
@@ -102,7 +108,7 @@ async function setAndWatchProbes(pid: number, clientPort: number, serverPort: nu
       values: { idleMs: 1000, intervalMs: 1000, count: 3 },
       userTimeoutMs: 0,
     });
-    assert.match(await ssLine(clientPort), /timer:\(keepalive,/);
+    assert.match(await ssLine(clientPort, serverPort), /timer:\(keepalive,/);
     await eventually(() => Promise.resolve(dump.stamps.length >= 4 ? true : undefined), 15_000);
     const probes = dump.stamps.filter((t) => t >= setAt - 50);
     const gaps = probes.slice(1).map((t, i) => t - probes[i]);
@@ -134,7 +140,7 @@ Deno.test({
       const off = await setJson(["--pid", String(first.pid), "--off"]);
       assert.deepEqual(off.results.map((r) => [r.outcome, r.after?.enabled]), [["changed", false]]);
       assert.equal((await holder.report()).sockets[0].keepalive, false);
-      assert.doesNotMatch(await ssLine(clientPort), /timer:\(keepalive/);
+      assert.doesNotMatch(await ssLine(clientPort, port), /timer:\(keepalive/);
       // Only what is asked for: TCP_USER_TIMEOUT alone leaves keep-alive as it is (off).
       const ut = await setJson(["--pid", String(first.pid), "--user-timeout", "5s"]);
       assert.deepEqual(ut.results.map((r) => [r.outcome, r.after?.userTimeoutMs]), [
@@ -219,7 +225,7 @@ Deno.test({
         // Probes are answered while the path works: the kernel shows none outstanding.
         const clientPort = h.first.sockets[0].local[1];
         await new Promise((r) => setTimeout(r, 1500));
-        assert.match(await ssLine(clientPort, inNs), /timer:\(keepalive,[^,]+,0\)/);
+        assert.match(await ssLine(clientPort, s.port, inNs), /timer:\(keepalive,[^,]+,0\)/);
         // The peer vanishes: its answers are dropped, nothing tells the client.
         const rules = [
           "table inet tcpka_silence {",

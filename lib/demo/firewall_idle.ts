@@ -113,6 +113,10 @@ export interface FirewallStage {
   timeline: Timeline;
   /** Every client's flags: reach the server, idle, send, give up after the user timeout. */
   clientArgs: string[];
+  /** Ctrl-C (or the reader of stdout gone): stop starting things and return. */
+  signal: AbortSignal;
+  /** Every child started must pass through here, so that an abort or an error stops it. */
+  track<T extends EventProcess>(child: T): T;
 }
 
 /**
@@ -147,9 +151,16 @@ export async function runBehindFirewall(
     if (evidence !== "kernel") await startCaptures(topology, port, timeline, captures, evidence);
 
     children.push(await startServerIn(topology, "server", timeline, PATH_NET.server, port));
+    const track = <T extends EventProcess>(child: T): T => {
+      children.push(child);
+      if (signal.aborted) child.stop();
+      return child;
+    };
     const clients = await startClients({
       topology,
       timeline,
+      signal,
+      track,
       clientArgs: [
         ...clientArgs(PATH_NET.server, port),
         "--send-after",
@@ -159,8 +170,13 @@ export async function runBehindFirewall(
         "--user-timeout",
         `${fw.userTimeoutMs}ms`,
       ],
+    }).catch((err) => {
+      // Stopped children fail whatever waited for them: that is the interruption, not an error.
+      if (signal.aborted) return null;
+      throw err;
     });
-    children.push(...clients);
+    if (clients === null || signal.aborted) return 130;
+    for (const c of clients) if (!children.includes(c)) children.push(c);
 
     const echoWaitMs = fw.userTimeoutMs + ECHO_MARGIN_MS;
     const deadline = fw.idleForMs + echoWaitMs + 2000;
@@ -195,20 +211,20 @@ export function runFirewallIdleDemo(
     evidence,
     json,
     signal,
-    ({ topology, timeline, clientArgs }) => {
+    ({ topology, timeline, clientArgs, track }) => {
       const { idleMs, intervalMs, count } = fw.keepalive;
-      const withKa = startRole(topology, "client", timeline, "ka", [
+      const withKa = track(startRole(topology, "client", timeline, "ka", [
         ...clientArgs,
         "--idle",
         `${idleMs}ms`,
         "--interval",
         `${intervalMs}ms`,
         ...(count === undefined ? [] : ["--count", String(count)]),
-      ]);
-      const withoutKa = startRole(topology, "client", timeline, "no-ka", [
+      ]));
+      const withoutKa = track(startRole(topology, "client", timeline, "no-ka", [
         ...clientArgs,
         "--no-keepalive",
-      ]);
+      ]));
       timeline.note(
         `two clients idle for ${formatDuration(fw.idleForMs)}: 'ka' with keep-alive ` +
           `${keepAliveText(fw)}, 'no-ka' without; then each sends a message and waits ` +

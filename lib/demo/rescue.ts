@@ -37,10 +37,10 @@ export function runRescueDemo(
     evidence,
     json,
     signal,
-    async ({ topology, timeline, clientArgs }) => {
+    async ({ topology, timeline, clientArgs, signal, track }) => {
       const args = [...clientArgs, "--no-keepalive"];
-      const rescued = startRole(topology, "client", timeline, "rescued", args);
-      const twin = startRole(topology, "client", timeline, "twin", args);
+      const rescued = track(startRole(topology, "client", timeline, "rescued", args));
+      const twin = track(startRole(topology, "client", timeline, "twin", args));
       const pid = rescued.child.pid;
       timeline.note(
         `two running clients WITHOUT keep-alive ('rescued', pid ${pid}, and its twin) will idle ` +
@@ -48,6 +48,8 @@ export function runRescueDemo(
       );
       await Promise.all([rescued, twin].map((p) => p.waitFor((e) => e.type === "connected")));
       await new Promise((r) => setTimeout(r, IDLE_BEFORE_RESCUE_MS));
+      // Interrupted: the clients are being stopped; setting a vanishing process proves nothing.
+      if (signal.aborted) return [rescued, twin];
       timeline.note(
         `while both sit idle: tcpka set --pid ${pid} --idle ${formatDuration(change.idleMs)} ` +
           `--interval ${formatDuration(change.intervalMs)} --count ${change.count} ` +

@@ -9,8 +9,9 @@ import { readSystemDefaults } from "../keepalive/system_defaults.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
 import type { ProcessAccessError, ProcessDescriptors, Sockets } from "../socket/mod.ts";
 import { explainProcessError, isProcessError, openProcessChecked } from "./access.ts";
-import { listSockets } from "./enumerate.ts";
-import { copySocket } from "./socket_copy.ts";
+import { listSockets, type NamespaceRead } from "./enumerate.ts";
+import { matchOwners, readSocketTable } from "./owner_scan.ts";
+import { adoptCopy, copySocket, type SocketCopy } from "./socket_copy.ts";
 import type { ListedSocket, ListingQuery, Owner } from "./listing.ts";
 import {
   idleOf,
@@ -45,20 +46,26 @@ export async function inspectConnections(
   const defaults = readSystemDefaults("linux");
   // As root every socket's TCP_INFO is read through its copy, so ss need not print it.
   const readsActivity = sockets !== null && Deno.uid() === 0;
-  const reader = sockets ? new LiveReader(sockets, readsActivity) : null;
+  const scanned = readsActivity && sockets.platform.soCookie !== null
+    ? await scanAndRead(options, sockets)
+    : null;
+  const reader = sockets && !scanned ? new LiveReader(sockets, readsActivity) : null;
   const query = { ...options.query, details: !readsActivity };
-  const connections: InspectedConnection[] = [];
+  let connections: InspectedConnection[] = [];
   let namespace;
-  try {
-    const listing = await listSockets(query, options.pid, (socket) => {
-      const owner = ownerOf(socket, options.pid);
-      if (options.pid !== undefined && owner === null) return;
-      const keepalive = (owner && reader?.read(socket, owner)) ?? PENDING;
-      connections.push({ socket, owner, keepalive, idleMs: idleOf(socket), verdict: null });
-    });
-    namespace = listing.namespace;
-  } finally {
-    reader?.close();
+  if (scanned) ({ connections, namespace } = scanned);
+  else {
+    try {
+      const listing = await listSockets(query, options.pid, (socket) => {
+        const owner = ownerOf(socket, options.pid);
+        if (options.pid !== undefined && owner === null) return;
+        const keepalive = (owner && reader?.read(socket, owner)) ?? PENDING;
+        connections.push({ socket, owner, keepalive, idleMs: idleOf(socket), verdict: null });
+      });
+      namespace = listing.namespace;
+    } finally {
+      reader?.close();
+    }
   }
   if (options.pid !== undefined) {
     const failure = reader?.failureOf(options.pid);
@@ -69,10 +76,14 @@ export async function inspectConnections(
   }
   const groups = groupByOwner(connections);
   for (const group of groups) {
-    const failure = group.pid === null ? null : reader?.failureOf(group.pid);
+    const failure = group.pid === null
+      ? null
+      : scanned
+      ? scanned.refused.get(group.pid)
+      : reader?.failureOf(group.pid);
     const note = group.pid === null
       ? noOwnerReason()
-      : !reader
+      : !reader && !scanned
       ? noSockets
       : failure
       ? (isProcessError(failure, "exited")
@@ -102,6 +113,61 @@ export async function inspectConnections(
     groups,
     systemDefaults,
   };
+}
+
+/**
+ * Root's way: ss lists the sockets without owners (fast: no /proc scan) while owner_scan.ts reads
+ * the descriptor tables; each listed socket is then copied, proved by its cookie, and read. Null when ss
+ * prints no cookies (then ss -p's owners and the copy-by-number way are used).
+ */
+async function scanAndRead(
+  options: InspectOptions,
+  sockets: Sockets,
+): Promise<Scanned | null> {
+  // ss starts now; the descriptor tables are read while it lists (it is another process).
+  const listingDone = listSockets({ ...options.query, details: false, owners: false }, options.pid);
+  const pids = options.pid === undefined ? sockets.processIds() : [options.pid];
+  const table = readSocketTable(sockets, pids);
+  let listing;
+  try {
+    listing = await listingDone;
+  } catch (err) {
+    for (const p of table.processes) p.process.close();
+    throw err;
+  }
+  if (listing.sockets.some((s) => s.cookie === null)) {
+    for (const p of table.processes) p.process.close();
+    return null; // an ss without cookies: the descriptors cannot be proved to be the sockets
+  }
+  const readings = new Map<ListedSocket, KeepAliveReading>();
+  const scan = matchOwners(
+    sockets,
+    table,
+    listing.sockets,
+    (socket, owner, handle) => {
+      readings.set(socket, readListed(adoptCopy(sockets, handle, owner.fd, socket), socket, true));
+    },
+    (socket, why) => readings.set(socket, inferReading(socket, why)),
+  );
+  if (options.pid !== undefined && scan.exited.includes(options.pid)) {
+    throw new RuntimeError(`process ${options.pid} exited while being inspected`);
+  }
+
+  const connections: InspectedConnection[] = [];
+  for (const socket of listing.sockets) {
+    const owner = ownerOf(socket, options.pid);
+    if (options.pid !== undefined && owner === null) continue;
+    const keepalive = readings.get(socket) ?? PENDING;
+    connections.push({ socket, owner, keepalive, idleMs: idleOf(socket), verdict: null });
+  }
+  return { connections, namespace: listing.namespace, refused: scan.refused };
+}
+
+interface Scanned {
+  connections: InspectedConnection[];
+  namespace: NamespaceRead;
+  /** Processes whose descriptors could not be copied, and why (their values are inferred). */
+  refused: Map<number, ProcessAccessError>;
 }
 
 function ownerOf(socket: ListedSocket, pid?: number): Owner | null {
@@ -214,23 +280,28 @@ function readOne(
     if (!copy.isListed()) {
       return inferReading(socket, `descriptor ${fd} now holds another socket (reused)`);
     }
-    let read;
-    try {
-      read = copy.read();
-      if (activity) copy.readActivity(socket);
-    } catch (err) {
-      // The socket refused an option (it changed state under us): say so, keep going.
-      return inferReading(socket, (err as Error).message);
-    }
-    return {
-      source: "socket",
-      enabled: read.enabled,
-      values: read.values,
-      userTimeoutMs: read.userTimeoutMs,
-    };
+    return readListed(copy, socket, activity);
   } finally {
     copy.close();
   }
+}
+
+/** Keep-alive (and, with `activity`, TCP_INFO's idle times) from a copy known to be `socket`. */
+function readListed(copy: SocketCopy, socket: ListedSocket, activity: boolean): KeepAliveReading {
+  let read;
+  try {
+    read = copy.read();
+    if (activity) copy.readActivity(socket);
+  } catch (err) {
+    // The socket refused an option (it changed state under us): say so, keep going.
+    return inferReading(socket, (err as Error).message);
+  }
+  return {
+    source: "socket",
+    enabled: read.enabled,
+    values: read.values,
+    userTimeoutMs: read.userTimeoutMs,
+  };
 }
 
 function accessSummary(groups: ProcessGroup[]): InspectReport["access"] {

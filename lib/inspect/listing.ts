@@ -34,6 +34,8 @@ export interface ListedSocket {
   retransmits: number;
   totalRetransmits: number;
   inode: number;
+  /** The kernel's id of the socket (ss -e's "sk:", SO_COOKIE), unique for its life; null if absent. */
+  cookie: number | null;
 }
 
 export type StateFilter = "established" | "all";
@@ -51,6 +53,11 @@ export interface ListingQuery {
    * output, so this halves what ss writes and tcpka parses.
    */
   details?: boolean;
+  /**
+   * The owning processes (ss -p); default true. Left out when tcpka finds the owners itself
+   * (owner_scan.ts): ss -p reads every process's descriptor table before it prints anything.
+   */
+  owners?: boolean;
 }
 
 /** The state of every row when ss prints no State column (a single state selected). */
@@ -60,7 +67,9 @@ export function impliedState(query: ListingQuery): string | null {
 
 /** ss's argument list for `query` (a filter expression in ss's own syntax, never a shell). */
 export function ssArgs(query: ListingQuery): string[] {
-  const args = [query.details === false ? "-tnoepH" : "-tnoiepH"];
+  const args = [
+    `-tno${query.details === false ? "" : "i"}e${query.owners === false ? "" : "p"}H`,
+  ];
   if (query.states === "all") args.push("state", "all");
   else args.push("state", "established");
   if (query.states === "established+listening") args.push("state", "listening");
@@ -198,6 +207,7 @@ function parseHeader(line: string, impliedState: string | null): ListedSocket | 
     retransmits: 0,
     totalRetransmits: 0,
     inode: numberAfter(line, " ino:") ?? 0,
+    cookie: hexAfter(line, " sk:"),
   };
 }
 
@@ -213,6 +223,20 @@ function readDetails(socket: ListedSocket, line: string): void {
       socket.totalRetransmits = Number(m[2]);
     }
   }
+}
+
+/** The hexadecimal number right after `label` in `line`, or null. */
+function hexAfter(line: string, label: string): number | null {
+  const at = line.indexOf(label);
+  if (at < 0) return null;
+  let i = at + label.length;
+  const start = i;
+  for (
+    let c = line.charCodeAt(i);
+    (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+    c = line.charCodeAt(++i)
+  );
+  return i > start ? parseInt(line.slice(start, i), 16) : null;
 }
 
 /** The decimal number right after `label` in `line`, or null. Cheaper than a regex per field. */

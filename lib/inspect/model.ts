@@ -92,7 +92,8 @@ export function inferReading(s: ListedSocket, why: string): KeepAliveReading {
   return { ...base, enabled: null };
 }
 
-function minKnown(a: number | null, b: number | null): number | null {
+/** The smaller of two values, either of which may be unknown. */
+export function minKnown(a: number | null, b: number | null): number | null {
   if (a === null) return b;
   if (b === null) return a;
   return Math.min(a, b);

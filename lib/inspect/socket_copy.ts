@@ -52,6 +52,16 @@ export function copySocket(
     if (err instanceof ProcessAccessError && err.failure === "closed") return null;
     throw err;
   }
+  return adoptCopy(sockets, handle, fd, listed);
+}
+
+/** A copy already made (`handle`, of the owner's descriptor `fd`) as a SocketCopy. */
+export function adoptCopy(
+  sockets: Sockets,
+  handle: number,
+  fd: number,
+  listed: ListedSocket,
+): SocketCopy {
   const read = (): SocketOptionsRead => {
     const r = sockets.readKeepAlive(handle, true);
     return { enabled: r.enabled, values: r.values, userTimeoutMs: r.userTimeoutMs ?? 0 };

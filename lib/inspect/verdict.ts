@@ -7,7 +7,7 @@
  */
 import { formatApprox, formatDuration } from "../duration.ts";
 import type { KeepAliveValues } from "../keepalive/settings.ts";
-import type { InspectedConnection, Risk, Verdict } from "./model.ts";
+import { type InspectedConnection, minKnown, type Risk, type Verdict } from "./model.ts";
 
 const RANK: Record<Risk, number> = {
   "at-risk": 0,
@@ -114,14 +114,20 @@ function idleLeft(idleMs: number, timeoutMs: number): string {
   return idleMs >= timeoutMs ? ` (idle ${formatApprox(idleMs)} already: probably forgotten)` : "";
 }
 
-/** The running keep-alive timer when ss shows it, else idle minus the time since last received. */
+/**
+ * When the next probe leaves. The kernel arms the keep-alive timer lazily: traffic does not move
+ * it, and when it fires on a connection that has not been silent for idle since the last segment
+ * received (min of lastrcv, lastack) it re-arms for the rest. So the probe leaves at the later of
+ * the timer ss shows and idle after the last segment received; after an answered probe the timer
+ * runs one interval, which is the later one when interval > idle.
+ */
 function nextProbe(c: Omit<InspectedConnection, "verdict">): number | null {
   const t = c.socket.timer;
-  if (t?.name === "keepalive") return t.ms;
+  const timer = t?.name === "keepalive" ? t.ms : null;
   const idle = c.keepalive.values.idleMs;
-  const since = c.socket.lastAckMs ?? c.socket.lastRcvMs;
-  if (idle === null || since === null) return null;
-  return Math.max(0, idle - since);
+  const since = minKnown(c.socket.lastRcvMs, c.socket.lastAckMs);
+  if (idle === null || since === null) return timer;
+  return Math.max(timer ?? 0, idle - since);
 }
 
 /** Most at risk first; among those at risk, the one closest to its timeout first. */

@@ -62,17 +62,27 @@ export class EventProcess {
     const seen = this.events.find(test);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const why = this.stderr.trim().split("\n").at(-1) || "no output";
-        reject(new Error(`the expected event did not arrive within ${timeoutMs}ms (${why})`));
-      }, timeoutMs);
-      this.#waiters.push({
+      const why = () => this.stderr.trim().split("\n").at(-1) || "no output";
+      const waiter = {
         test,
-        resolve: (e) => {
+        resolve: (e: TcpkaEvent) => {
           clearTimeout(timer);
           resolve(e);
         },
-      });
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`the expected event did not arrive within ${timeoutMs}ms (${why()})`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+      // A process that ends (every event read) without the event will never send it: say so
+      // now rather than after the timeout (a stopped or failed child must not stall its parent).
+      this.done.then(({ code }) => {
+        if (!this.#waiters.includes(waiter)) return;
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        clearTimeout(timer);
+        reject(new Error(`the expected event did not arrive: it exited (code ${code}: ${why()})`));
+      }, () => {});
     });
   }
 

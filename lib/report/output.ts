@@ -2,6 +2,11 @@
  * Everything tcpka prints on stdout goes through here, in order. Lines are gathered and written
  * once per turn of the event loop (or every 64 KiB): at thousands of connections one write per
  * event was a tenth of the time to open them. Whoever ends the process calls flushOutput() first.
+ *
+ * When the reader goes away (`tcpka demo | head`), a write fails with a broken pipe, often from a
+ * timer where nobody could catch it. Output is then dropped and the listeners of onStdoutClosed
+ * are told (lib/process/shutdown.ts), so the command shuts down through the one shutdown path
+ * (children stopped, namespaces removed), as on Ctrl-C, instead of dying with a stack trace.
  */
 
 const encoder = new TextEncoder();

@@ -26,6 +26,12 @@ export const LIBC_SYMBOLS = {
     optional: true,
   },
   eventfd: { parameters: ["u32", "i32"], result: "i32", optional: true },
+  // Directory listings (/proc/PID/fd: Deno itself may read /proc only with --allow-all).
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   // Another process's descriptors (Linux ≥ 5.6, glibc ≥ 2.36).
   pidfd_open: { parameters: ["i32", "u32"], result: "i32", optional: true },
   pidfd_getfd: { parameters: ["i32", "i32", "u32"], result: "i32", optional: true },

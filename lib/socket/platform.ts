@@ -81,6 +81,8 @@ export interface PlatformTable {
   /** SO_ACCEPTCONN: is this socket listening? */
   /** SO_TYPE, which says SOCK_STREAM (1 everywhere) for a TCP socket. */
   soType: number;
+  /** SO_COOKIE: the socket's unique 64-bit id, ss's "sk:" (Linux ≥ 4.12); null where not offered. */
+  soCookie: number | null;
   soAcceptConn: number;
   /** SO_LINGER, and the size of its `struct linger` (two ints; two u_shorts on Windows). */
   soLinger: number;
@@ -136,6 +138,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepCnt: 6,
     tcpUserTimeout: 18,
     soType: 3,
+    soCookie: 57,
     soAcceptConn: 30,
     soLinger: 13,
     lingerBytes: 8,
@@ -212,6 +215,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepCnt: 0x102,
     tcpUserTimeout: null,
     soType: 0x1008,
+    soCookie: null,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 8,
@@ -246,6 +250,7 @@ export const PLATFORMS: Record<SupportedOs, PlatformTable> = {
     tcpKeepCnt: 16, // Windows 10 1703+
     tcpUserTimeout: null,
     soType: 0x1008,
+    soCookie: null,
     soAcceptConn: 0x0002,
     soLinger: 0x0080,
     lingerBytes: 4,

@@ -27,6 +27,11 @@ export class PosixSockets extends HandleLocator implements Sockets {
   readonly #int = new Int32Array(1);
   readonly #intBytes = new Uint8Array(this.#int.buffer);
   #tcpInfoBuffer: Uint8Array | null = null;
+  readonly #link = new Uint8Array(64);
+  /** A pid's or descriptor's name: at most 10 digits and the NUL (d_name is 256 bytes). */
+  readonly #direntName = new Uint8Array(12);
+  readonly #cookie = new BigUint64Array(1);
+  readonly #cookieBytes = new Uint8Array(this.#cookie.buffer);
 
   /** `c`: the C library; the process's one (libc.ts) unless a test passes another. */
   constructor(platform: PlatformTable, c: Libc = libc(platform)) {
@@ -137,11 +142,92 @@ export class PosixSockets extends HandleLocator implements Sockets {
         const error = this.#processError("pidfd_getfd");
         if (error.failure !== "closed") throw error;
       },
+      socketInodes: () => this.#socketInodes(pid),
       close: () => {
         if (open) this.#c.close(pidfd);
         open = false;
       },
     };
+  }
+
+  processIds(): number[] {
+    return this.platform.os === "linux" ? this.#numberedEntries("/proc") : [];
+  }
+
+  processCommand(pid: number): string | null {
+    if (this.platform.os !== "linux") return null;
+    const fd = this.#c.open(cString(`/proc/${pid}/comm`), 0 /* O_RDONLY */);
+    if (fd < 0) return null;
+    try {
+      const buf = new Uint8Array(64);
+      const n = Number(this.#c.read(fd, buf, BigInt(buf.length)));
+      return n > 0 ? new TextDecoder().decode(buf.subarray(0, n)).replace(/\n$/, "") : null;
+    } finally {
+      this.#c.close(fd);
+    }
+  }
+
+  socketCookie(handle: number): number | null {
+    const option = this.platform.soCookie;
+    if (option === null) return null;
+    this.#len[0] = 8;
+    if (this.#c.getsockopt(handle, this.platform.solSocket, option, this.#cookieBytes, this.#len)) {
+      return null;
+    }
+    return Number(this.#cookie[0]);
+  }
+
+  /**
+   * readlink of each /proc/PID/fd/N, keeping "socket:[inode]": what ss -p does. The path and the
+   * link are bytes in reused buffers; tens of thousands of descriptors go through here.
+   */
+  #socketInodes(pid: number): [number, number][] {
+    const out: [number, number][] = [];
+    const base = new TextEncoder().encode(`/proc/${pid}/fd/`);
+    const path = new Uint8Array(base.length + 12);
+    path.set(base);
+    const link = this.#link;
+    for (const fd of this.#numberedEntries(`/proc/${pid}/fd`)) {
+      let end = base.length;
+      for (const digit of String(fd)) path[end++] = digit.charCodeAt(0);
+      path[end] = 0;
+      const n = Number(this.#c.readlink(path, link, BigInt(link.length)));
+      // "socket:[" then the inode's digits and "]"
+      if (n < 10 || link[0] !== 115 || link[6] !== 58 || link[7] !== 91 || link[n - 1] !== 93) {
+        continue;
+      }
+      let inode = 0;
+      for (let i = 8; i < n - 1; i++) inode = inode * 10 + (link[i] - 48);
+      out.push([fd, inode]);
+    }
+    return out;
+  }
+
+  /**
+   * The names of `dir` that are numbers (pids in /proc, descriptors in /proc/PID/fd), through
+   * libc's readdir. glibc's and musl's 64-bit `struct dirent`: d_ino, d_off (8 bytes each),
+   * d_reclen (2), d_type (1), then d_name at 19.
+   */
+  #numberedEntries(dir: string): number[] {
+    const { opendir, readdir, closedir } = this.#c;
+    const handle = opendir(cString(dir));
+    if (!handle) return [];
+    const out: number[] = [];
+    try {
+      // One copy of the name's first bytes per entry: a view and a call per byte cost more.
+      const name = this.#direntName;
+      for (let entry = readdir(handle); entry; entry = readdir(handle)) {
+        Deno.UnsafePointerView.copyInto(entry, name, 19);
+        let n = 0, i = 0;
+        for (let c = name[0]; c >= 48 && c <= 57 && i < name.length; c = name[++i]) {
+          n = n * 10 + (c - 48);
+        }
+        if (i > 0 && i < name.length && name[i] === 0) out.push(n);
+      }
+    } finally {
+      closedir(handle);
+    }
+    return out;
   }
 
   closeHandle(fd: number): void {
@@ -238,6 +324,10 @@ export class PosixSockets extends HandleLocator implements Sockets {
     }
     return this.#int[0];
   }
+}
+
+function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(text + "\0");
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

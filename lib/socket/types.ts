@@ -110,6 +110,11 @@ export interface ProcessDescriptors {
   copy(fd: number): number;
   /** Throws when this process may not copy the target's descriptors ("denied"), copying none. */
   checkAccess(): void;
+  /**
+   * The process's socket descriptors and their inodes (ss's "ino:"), from /proc/PID/fd's links:
+   * what ss -p reads. Needs less than a copy (ptrace read, not attach); empty when refused.
+   */
+  socketInodes(): [fd: number, inode: number][];
   close(): void;
 }
 
@@ -147,6 +152,12 @@ export interface Sockets {
   ): boolean;
   /** A handle on another process's descriptors; throws ProcessAccessError ("unsupported" off Linux). */
   openProcess(pid: number): ProcessDescriptors;
+  /** Every process's pid (/proc), for a scan of their descriptors; empty off Linux. */
+  processIds(): number[];
+  /** The process's command name (/proc/PID/comm, as ss -p shows it), or null. */
+  processCommand(pid: number): string | null;
+  /** The socket's unique id (SO_COOKIE, ss's "sk:"), or null: not a socket, or not offered. */
+  socketCookie(handle: number): number | null;
   /** Closes a descriptor this process owns (a copy from openProcess), never anyone else's. */
   closeHandle(handle: number): void;
   /**

@@ -180,6 +180,18 @@ export class WindowsSockets extends HandleLocator implements Sockets {
     );
   }
 
+  processIds(): number[] {
+    return [];
+  }
+
+  processCommand(_pid: number): string | null {
+    return null;
+  }
+
+  socketCookie(_handle: number): number | null {
+    return null;
+  }
+
   closeHandle(_handle: number): void {
     throw new Error("closeHandle: no copied handles on Windows");
   }

@@ -21,18 +21,28 @@ export function cliArgs(args: string[]): string[] {
   return ["run", "-q", "-P", ...V8_FLAGS, "--no-prompt", MAIN, ...args];
 }
 
-export async function runCli(
+/** Starts tcpka with `args` (after `prefix`, e.g. `ip netns exec NS`), its output piped. */
+export function spawnCli(
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: cliArgs(args),
+  prefix: string[] = [],
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
+  const argv = [...prefix, Deno.execPath(), ...cliArgs(args)];
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const child = spawnCli(args, [], options.env);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
   const out = await child.output();
   clearTimeout(timer);
@@ -106,4 +116,34 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Runs tcpka until its stdout has shown a line matching `until`, then does `then` to it: closes
+ * the pipe as `| head` does ("close"), or sends Ctrl-C ("SIGINT"). Returns how it ended.
+ */
+export async function runCliUntil(
+  args: string[],
+  until: RegExp,
+  then: "close" | "SIGINT",
+  timeoutMs = 60_000,
+): Promise<CliResult> {
+  const child = spawnCli(args);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  while (!until.test(stdout)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += value;
+  }
+  if (then === "close") await reader.cancel();
+  else {
+    child.kill("SIGINT");
+    for (let r = await reader.read(); !r.done; r = await reader.read()) stdout += r.value;
+  }
+  const status = await child.status;
+  clearTimeout(timer);
+  return { code: status.code, stdout, stderr: await stderr, pid: child.pid };
 }
