@@ -227,9 +227,12 @@ Deno.test({
         "--evidence",
         evidence,
       ], { timeoutMs: 30_000 });
-      assert.equal(r.code, 0, r.stderr);
+      // The shape is the point here, not the verdict (on a loaded machine the kernel table can
+      // miss a probe: demo_test checks the verdict); either way there is one.
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
       const events = assertValid(`demo --evidence ${evidence}`, r.stdout, true);
       const verdict = events.find((e) => e.type === "verdict")!;
+      assert.equal(verdict.pass, r.code === 0);
       assert.equal(verdict.scenario, "seed");
       assert.equal(verdict.evidence, evidence);
       // In time order, as the timeline promises.
