@@ -177,7 +177,9 @@ Deno.test({
   async fn() {
     const { server, port } = await startServer(["--hold", "0"]);
     const watch = new CliProcess(["watch", "--json", "--port", String(port), "--duration", "5s"]);
-    // Give watch a first look before the connection exists.
+    // Its first look before the connection exists: watch says at once that it is watching, and
+    // looks right after (a fixed sleep was timing luck on a loaded machine).
+    await watch.waitFor((e) => (e.type as string) === "watching", 30_000);
     await new Promise((r) => setTimeout(r, 300));
     const client = new CliProcess([
       "client",
