@@ -4,7 +4,7 @@
  */
 import assert from "assert";
 import { diffSocket, startTracking, type Tracked } from "../lib/observe/keepalive_observer.ts";
-import type { SocketState, SocketTimer } from "../lib/observe/ss.ts";
+import { parseSs, type SocketState, type SocketTimer } from "../lib/observe/ss.ts";
 
 function state(o: Partial<SocketState> & { timer?: SocketTimer | null }): SocketState {
   return {
@@ -37,6 +37,17 @@ Deno.test("watch: our own probe, answered (timer restarted, lastack reset)", () 
     state({ timer: ka(980), segsOut: 11, segsIn: 11, lastAckMs: 10 }),
     1100,
   );
+  assert.deepEqual(out.map((o) => o.type), ["probe"]);
+  assert.equal(out[0].type === "probe" && out[0].answered, true);
+});
+
+Deno.test("watch: an answer in the very jiffy ss reads the socket (lastack left out) is one", () => {
+  const [now] = parseSs(
+    "ESTAB 0 0 127.0.0.1:40000 127.0.0.1:12345 timer:(keepalive,980ms,0)\n" +
+      "\t ts sack cubic segs_out:11 segs_in:11 lastsnd:3000 lastrcv:3000\n",
+  );
+  assert.equal(now.lastAckMs, 0);
+  const out = diffSocket(tracked(state({ timer: ka(20) })), now, 1100);
   assert.deepEqual(out.map((o) => o.type), ["probe"]);
   assert.equal(out[0].type === "probe" && out[0].answered, true);
 });

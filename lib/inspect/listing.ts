@@ -212,9 +212,12 @@ function parseHeader(line: string, impliedState: string | null): ListedSocket | 
 }
 
 function readDetails(socket: ListedSocket, line: string): void {
-  socket.lastSndMs = numberAfter(line, " lastsnd:");
-  socket.lastRcvMs = numberAfter(line, " lastrcv:");
-  socket.lastAckMs = numberAfter(line, " lastack:");
+  // ss prints lastsnd, lastrcv and lastack only when they are not 0 (within this jiffy); a
+  // listener has none of them at all.
+  const absent = socket.state === "LISTEN" ? null : 0;
+  socket.lastSndMs = numberAfter(line, " lastsnd:") ?? absent;
+  socket.lastRcvMs = numberAfter(line, " lastrcv:") ?? absent;
+  socket.lastAckMs = numberAfter(line, " lastack:") ?? absent;
   const at = line.indexOf(" retrans:");
   if (at >= 0) {
     const m = /^(\d+)\/(\d+)/.exec(line.slice(at + 9, at + 30));

@@ -71,8 +71,8 @@ export function parseSs(output: string): SocketState[] {
     last.segsIn = counter(info, "segs_in");
     last.dataSegsOut = counter(info, "data_segs_out");
     last.dataSegsIn = counter(info, "data_segs_in");
-    const ack = /(?:^|\s)lastack:(\d+)/.exec(info);
-    last.lastAckMs = ack ? Number(ack[1]) : null;
+    // ss prints lastack only when it is not 0: absent from a details line means "this jiffy".
+    last.lastAckMs = counter(info, "lastack");
     info = "";
   };
   for (const line of output.split("\n")) {

@@ -5,11 +5,13 @@
 import { RuntimeError } from "../errors.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
-import { holdSession } from "./session.ts";
+import { HeldConnections } from "./held.ts";
+import { ConnectWindow } from "./connect_window.ts";
 import { announceConnection, announceEnd, refuseUnappliedTimings } from "./connection_events.ts";
 import { type ConnectFailure, connectWithin } from "./connect.ts";
 import { formatEndpoint } from "../ip.ts";
 import { formatDuration } from "../duration.ts";
+
 import type { Reporter } from "../report/reporter.ts";
 
 export interface ClientConfig {
@@ -50,61 +52,49 @@ export async function runClient(
   const ended: Partial<Record<EndReason, number>> = {};
   let failedToConnect = 0;
   let firstConnectError: unknown = null;
-  let open = 0;
   const startedAt = performance.now();
 
   // Encoded once: a buffer per connection would show at thousands of connections.
   const message = new TextEncoder().encode(config.message);
-  const exchangeFor = (id: number) =>
-    config.sendAfterMs === null ? undefined : {
-      afterMs: config.sendAfterMs,
-      message,
-      onSent: () =>
-        reporter.emit({
-          type: "sent",
-          time: now(),
-          id,
-          bytes: message.length,
-          afterIdleMs: config.sendAfterMs!,
-        }),
-      onEcho: (rttMs: number) =>
-        reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
-      onUnexpectedReply: (reply: Uint8Array, rttMs: number) =>
-        reporter.emit({
-          type: "unexpected-reply",
-          time: now(),
-          id,
-          bytes: reply.length,
-          rttMs,
-          text: new TextDecoder().decode(reply),
-        }),
-    };
+  const sendAfterMs = config.sendAfterMs;
+  const held = new HeldConnections({
+    holdMs: config.holdMs,
+    echo: false,
+    signal,
+    exchange: sendAfterMs === null ? undefined : { afterMs: sendAfterMs, message },
+  }, {
+    ended(id, end, connectedAt, conn) {
+      controller.release(conn);
+      ended[end.reason] = (ended[end.reason] ?? 0) + 1;
+      announceEnd(reporter, id, end, connectedAt);
+    },
+    sent: (id) =>
+      reporter.emit({
+        type: "sent",
+        time: now(),
+        id,
+        bytes: message.length,
+        afterIdleMs: sendAfterMs!,
+      }),
+    echo: (id, rttMs) =>
+      reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+    unexpectedReply: (id, reply, rttMs) =>
+      reporter.emit({
+        type: "unexpected-reply",
+        time: now(),
+        id,
+        bytes: reply.length,
+        rttMs,
+        text: new TextDecoder().decode(reply),
+      }),
+  }, controller.sockets);
 
-  const hold = (conn: Deno.TcpConn, id: number): Promise<void> => {
-    const connectedAt = performance.now();
-    open++;
-    announceConnection(reporter, controller, conn, id, config.keepalive);
-    return holdSession(conn, {
-      readable: controller.sockets?.watchReadable(conn) ?? null,
-      holdMs: config.holdMs,
-      echo: false,
-      signal,
-      exchange: exchangeFor(id),
-    })
-      .then((end) => {
-        controller.release(conn);
-        open--;
-        ended[end.reason] = (ended[end.reason] ?? 0) + 1;
-        announceEnd(reporter, id, end, connectedAt);
-      });
-  };
-
-  // Continuations rather than an async function per connection: a suspended async function keeps a
-  // generator alive for the connection's whole life.
+  // Settles once the connection is held (or failed): what it costs while it idles is held's.
   let fdLimitReported = false;
   const runOne = (id: number): Promise<void> =>
     connectWithin(config.host, config.port, config.connectTimeoutMs, signal).then(
-      (conn) => hold(conn, id),
+      (conn) =>
+        held.hold(conn, id, announceConnection(reporter, controller, conn, id, config.keepalive)),
       (err: ConnectFailure) => {
         if (err.kind === "reset-after-handshake") {
           // Established, then reset: a connection that ended, not one that failed to open.
@@ -135,14 +125,19 @@ export async function runClient(
       },
     );
 
+  const opening = new ConnectWindow(config.connections, runOne);
   const ticker = setInterval(() => {
+    opening.tick();
     // Tenths of a second, so the line ticks evenly.
     const elapsed = formatDuration(Math.floor((performance.now() - startedAt) / 100) * 100);
     const hold = config.holdMs === 0 ? "until the peer closes" : formatDuration(config.holdMs);
+    const open = held.open;
     reporter.progress(`holding ${open} connection${open === 1 ? "" : "s"}: ${elapsed} / ${hold}`);
   }, 250);
   try {
-    await Promise.all(Array.from({ length: config.connections }, (_, i) => runOne(i + 1)));
+    await opening.done;
+    await held.idle();
+    if (held.failure) throw held.failure;
   } finally {
     clearInterval(ticker);
     reporter.progress(null);

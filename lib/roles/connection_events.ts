@@ -5,14 +5,17 @@ import type { SessionEnd } from "./session.ts";
 import { formatEndpoint } from "../ip.ts";
 import { RuntimeError } from "../errors.ts";
 
-/** Reports the connection, applies keep-alive and reports what the kernel says is in force. */
+/**
+ * Reports the connection, applies keep-alive and reports what the kernel says is in force. Returns
+ * the connection's descriptor where the keep-alive lookup found it (for held.ts to watch).
+ */
 export function announceConnection(
   reporter: Reporter,
   controller: KeepAliveController,
   conn: Deno.TcpConn,
   id: number,
   request: KeepAliveRequest,
-): void {
+): number | undefined {
   reporter.emit({
     type: "connected",
     time: Date.now(),
@@ -20,12 +23,9 @@ export function announceConnection(
     local: formatEndpoint(conn.localAddr.hostname, conn.localAddr.port),
     remote: formatEndpoint(conn.remoteAddr.hostname, conn.remoteAddr.port),
   });
-  reporter.emit({
-    type: "keepalive",
-    time: Date.now(),
-    id,
-    report: controller.apply(conn, request),
-  });
+  const report = controller.apply(conn, request);
+  reporter.emit({ type: "keepalive", time: Date.now(), id, report });
+  return report.lookup?.handle;
 }
 
 /**

@@ -6,7 +6,7 @@ import { RuntimeError } from "../errors.ts";
 import type { EndReason } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
 import { raiseBacklog } from "./backlog.ts";
-import { holdSession } from "./session.ts";
+import { HeldConnections } from "./held.ts";
 import { announceConnection, announceEnd, refuseUnappliedTimings } from "./connection_events.ts";
 import { AcceptFailures } from "./accept_failures.ts";
 import { formatEndpoint } from "../ip.ts";
@@ -79,50 +79,38 @@ export async function runServer(
   const ended: Partial<Record<EndReason, number>> = {};
   const acceptFailures = new AcceptFailures(reporter);
   let accepted = 0;
-  // Connections still open, counted rather than kept as a set of session promises: with 10,000
-  // idle connections every object held per connection shows in the server's memory.
+  // Connections accepted and not ended yet, the queued ones included (held.open counts only those
+  // already handed over).
   let open = 0;
-  let failure: unknown = null;
   let allEnded: (() => void) | null = null;
-  const oneEnded = () => {
-    if (--open === 0) allEnded?.();
-  };
   const stop = () => listener.close();
   signal.addEventListener("abort", stop, { once: true });
 
-  const armReset = (conn: Deno.TcpConn, id: number) => {
-    if (!controller.reset(conn)) {
-      reporter.emit({
-        type: "warning",
-        time: now(),
-        message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
-      });
-    }
-  };
-
-  const serve = (conn: Deno.TcpConn, id: number) => {
-    const connectedAt = performance.now();
-    announceConnection(reporter, controller, conn, id, config.keepalive ?? { enabled: false });
-    // A continuation, not an async function: a suspended async function per connection costs a
-    // generator and its registers (~300 B each at 10,000 connections).
-    holdSession(conn, {
-      readable: controller.sockets?.watchReadable(conn) ?? null,
-      holdMs: config.holdMs,
-      echo: true,
-      signal,
-      beforeClose: config.reset ? () => armReset(conn, id) : undefined,
-      onData: (direction, bytes) =>
-        reporter.emit({ type: "data", time: now(), id, direction, bytes }),
-    }).then((end) => {
+  const held = new HeldConnections({ holdMs: config.holdMs, echo: true, signal }, {
+    ended(id, end, connectedAt, conn) {
       controller.release(conn);
       ended[end.reason] = (ended[end.reason] ?? 0) + 1;
       announceEnd(reporter, id, end, connectedAt);
-      oneEnded();
-    }, (err) => {
-      failure ??= err;
-      oneEnded();
-    });
-  };
+      if (--open === 0) allEnded?.();
+    },
+    data: (id, direction, bytes) =>
+      reporter.emit({ type: "data", time: now(), id, direction, bytes }),
+    beforeExpiry: config.reset
+      ? (conn, id) => {
+        if (!controller.reset(conn)) {
+          reporter.emit({
+            type: "warning",
+            time: now(),
+            message: `#${id}: cannot send RST (needs --allow-ffi); closing with FIN`,
+          });
+        }
+      }
+      : undefined,
+  }, controller.sockets);
+
+  const keepalive = config.keepalive ?? { enabled: false };
+  const serve = (conn: Deno.TcpConn, id: number) =>
+    held.hold(conn, id, announceConnection(reporter, controller, conn, id, keepalive));
 
   // Accepted connections are queued and served in slices between accepts. Announcing one and
   // setting its keep-alive costs more than accepting it, so in a burst of thousands the rest would
@@ -172,7 +160,7 @@ export async function runServer(
     } catch { /* closed by the signal */ }
   }
   if (open > 0) await new Promise<void>((resolve) => allEnded = resolve);
-  if (failure) throw failure;
+  if (held.failure) throw held.failure;
   reporter.emit({
     type: "summary",
     time: now(),

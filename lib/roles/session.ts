@@ -1,16 +1,13 @@
 /**
- * Holds one established connection until it ends, and says why it ended. Reading is what notices
- * the end (FIN, RST, or a keep-alive timeout surfacing as ETIMEDOUT): either a read is kept
- * pending, or, where the socket layer can watch the socket, one shared epoll says when to read
- * (lib/socket/epoll.ts). Buffers are small because idle connections are the point and there may be
- * thousands.
+ * Holds one established connection until it ends, and says why it ended, with a read kept pending:
+ * reading is what notices the end (FIN, RST, or a keep-alive timeout surfacing as ETIMEDOUT). This
+ * is how connections are held where there is no epoll (Windows, macOS) or their descriptor is
+ * unknown; on Linux held.ts holds them for much less memory. Buffers are small because idle
+ * connections are the point and there may be thousands.
  */
 import { type EndReason, endReasonOf } from "../events.ts";
-import type { ReadableWait } from "../socket/mod.ts";
 
 export interface SessionOptions {
-  /** The socket layer's readiness wait for this connection; null: keep a read pending. */
-  readable: ReadableWait | null;
   /** Close after this long; 0 = until the peer closes. */
   holdMs: number;
   /** Write whatever arrives back to the peer (the server's behaviour). */
@@ -35,9 +32,9 @@ export interface SessionEnd {
   error?: string;
 }
 
-const READ_BUFFER_BYTES = 512;
+export const READ_BUFFER_BYTES = 512;
 /** Of a reply that is not the echo, this much is kept to show. */
-const REPLY_KEPT_BYTES = 200;
+export const REPLY_KEPT_BYTES = 200;
 
 /**
  * One "abort" listener per signal, closing every session that shares it. Deno's EventTarget scans
@@ -64,9 +61,6 @@ export async function holdSession(
   options: SessionOptions,
 ): Promise<SessionEnd> {
   let closedByUs: EndReason | null = null;
-  // Where the descriptor is known, one shared epoll tells us when to read; otherwise a read is
-  // kept pending (see lib/socket/epoll.ts for what that costs at scale).
-  const readable = options.readable;
   const closeAs = (reason: EndReason) => {
     if (closedByUs) return;
     closedByUs = reason;
@@ -74,14 +68,12 @@ export async function holdSession(
     try {
       conn.close();
     } catch { /* already closed */ }
-    readable?.cancel();
   };
   const timer = options.holdMs > 0 ? setTimeout(() => closeAs("hold-expired"), options.holdMs) : 0;
   if (options.signal?.aborted) closeAs("shutdown");
   const onShutdown = options.signal ? sessionsOf(options.signal) : null;
   onShutdown?.add(closeAs);
-  // Watched connections read rarely, so they get a buffer per read rather than one held forever.
-  const held = readable ? null : new Uint8Array(READ_BUFFER_BYTES);
+  const buf = new Uint8Array(READ_BUFFER_BYTES);
   const exchange = options.exchange;
   let sentAt = 0;
   // What came back after the message, compared with it byte for byte.
@@ -104,11 +96,6 @@ export async function holdSession(
     : 0;
   try {
     while (true) {
-      if (readable) {
-        await readable.next();
-        if (closedByUs) return { reason: closedByUs };
-      }
-      const buf = held ?? new Uint8Array(READ_BUFFER_BYTES);
       const n = await conn.read(buf);
       if (n === null) {
         if (replied > 0) return unexpected(); // part of a reply, then FIN
@@ -150,7 +137,7 @@ export async function holdSession(
   }
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) offset += await conn.write(data.subarray(offset));
 }

@@ -2,22 +2,26 @@
  * Waits for many idle sockets at once with one epoll instance (Linux, through FFI), instead of one
  * pending read per connection. A pending Deno read is an async op with its promise chain, a
  * generator and a buffer: measured at 10,000 connections it is about 3.4 KB of RSS per connection,
- * more than the connection itself (≈2.9 KB), and an error object per connection when we close it.
- * Watched here, an idle connection costs a kernel registration and a map entry; the read happens
- * only once the kernel says there is something to read (data, FIN, RST, a keep-alive timeout).
+ * more than the connection itself. Watched here, an idle connection costs a kernel registration and
+ * nothing else: the owner (lib/roles/held.ts) registers a descriptor under a slot and generation of
+ * its own, is told which slot is readable, and reads only then (data, FIN, RST, a keep-alive
+ * timeout).
  *
- * Linux only (the platform table's `epoll` row); posix.ts offers it for the connections whose
- * descriptor it has located, and every other case keeps the plain pending read.
+ * Registrations are one-shot: an event disarms the descriptor until the owner re-arms it, so a
+ * socket is reported once per read. The 64-bit epoll data carries the slot and its generation, so
+ * an event for a slot that has since been given to another connection is recognised and dropped.
+ *
+ * Linux only (the platform table's `epoll` row); elsewhere the owner keeps a read pending.
  */
 import type { EpollEventLayout, EpollTable, PlatformTable } from "./platform.ts";
 import { type Libc, libc } from "./libc.ts";
-import type { ReadableWait } from "./types.ts";
+import type { Readiness, ReadinessOwner } from "./types.ts";
 
 const MAX_EVENTS = 512;
 /** A safety net: the loop re-checks this often even if a wake-up were lost. */
 const WAIT_MS = 1000;
-/** Token of the eventfd that wakes epoll_wait when nothing is watched any more. */
-const WAKE = 0;
+/** Slot of the eventfd that wakes epoll_wait when nothing is held any more. */
+const WAKE = 0xffff_ffff;
 
 /** The epoll functions, present wherever the table has an epoll row. */
 interface EpollCalls {
@@ -29,54 +33,29 @@ interface EpollCalls {
   write(fd: number, buf: Uint8Array, count: bigint): number | bigint;
 }
 
-class Watch implements ReadableWait {
-  armed = false;
-  cancelled = false;
-  resolve: (() => void) | null = null;
-
-  constructor(readonly watcher: Watcher, readonly fd: number, readonly token: number) {}
-
-  next(): Promise<void> {
-    if (this.cancelled) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.resolve = resolve;
-      if (!this.watcher.arm(this)) this.fire(); // cannot watch: let the caller read at once
-    });
-  }
-
-  fire(): void {
-    const resolve = this.resolve;
-    this.resolve = null;
-    resolve?.();
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    this.watcher.forget(this);
-    this.fire();
-  }
-}
-
-class Watcher {
+class Poller implements Readiness {
   readonly #calls: EpollCalls;
   readonly #libc: Libc;
   readonly #table: EpollTable;
+  readonly #owner: ReadinessOwner;
   readonly #eexist: number;
   readonly #eintr: number;
-  /** ONESHOT: an event disarms the registration, so a socket is reported once per wait. */
   readonly #watchFlags: number;
   readonly #epoll: number;
   readonly #wake: number;
-  readonly #waiting = new Map<number, Watch>();
   readonly #event: Uint8Array;
   readonly #eventView: DataView;
   readonly #layout: EpollEventLayout;
   readonly #events: Uint8Array;
-  #nextToken = WAKE + 1;
   #running = false;
   #broken = false;
 
-  constructor(c: Libc, table: EpollTable, errno: { eintr: number; eexist: number }) {
+  constructor(
+    c: Libc,
+    table: EpollTable,
+    errno: { eintr: number; eexist: number },
+    owner: ReadinessOwner,
+  ) {
     const s = c.symbols;
     if (!s.epoll_create1 || !s.epoll_ctl || !s.epoll_wait || !s.eventfd) {
       throw new Error("this C library has no epoll");
@@ -91,6 +70,7 @@ class Watcher {
     };
     this.#libc = c;
     this.#table = table;
+    this.#owner = owner;
     this.#eintr = errno.eintr;
     this.#eexist = errno.eexist;
     this.#watchFlags = table.in | table.rdhup | table.oneshot;
@@ -102,66 +82,56 @@ class Watcher {
     this.#wake = this.#calls.eventfd(0, table.cloexec | table.efdNonblock);
     if (this.#epoll < 0 || this.#wake < 0) throw new Error("epoll/eventfd unavailable");
     this.#events = new Uint8Array(this.#layout.bytes * MAX_EVENTS);
-    if (!this.#ctl(table.ctlAdd, this.#wake, table.in, WAKE)) {
+    if (!this.#ctl(table.ctlAdd, this.#wake, table.in, WAKE, 0)) {
       throw new Error("cannot watch the wake-up eventfd");
     }
   }
 
-  watch(fd: number): Watch {
-    const token = this.#nextToken;
-    this.#nextToken = token >= 0xffff_ffff ? WAKE + 1 : token + 1;
-    return new Watch(this, fd, token);
-  }
-
-  /** Registers (or re-arms) `w`; false if the kernel refuses. */
-  arm(w: Watch): boolean {
+  arm(fd: number, slot: number, generation: number, rearm: boolean): boolean {
     if (this.#broken) return false;
     const { ctlAdd, ctlMod } = this.#table;
-    let ok = this.#ctl(w.armed ? ctlMod : ctlAdd, w.fd, this.#watchFlags, w.token);
+    let ok = this.#ctl(rearm ? ctlMod : ctlAdd, fd, this.#watchFlags, slot, generation);
     // A registration of an earlier socket with this number can outlive it if its file is still
     // open elsewhere; take it over.
-    if (!ok && !w.armed && this.#libc.errno() === this.#eexist) {
-      ok = this.#ctl(ctlMod, w.fd, this.#watchFlags, w.token);
+    if (!ok && !rearm && this.#libc.errno() === this.#eexist) {
+      ok = this.#ctl(ctlMod, fd, this.#watchFlags, slot, generation);
     }
     if (!ok) return false;
-    w.armed = true;
-    this.#waiting.set(w.token, w);
     if (!this.#running) this.#run();
     return true;
   }
 
   /**
-   * Stops reporting `w`. Its registration is left to the kernel, which drops it when the socket
-   * is closed: removing it by number could remove a newer socket that reused the number.
+   * Wakes the wait so that it sees the owner is no longer active. Registrations are left to the
+   * kernel, which drops each when its socket is closed: removing one by number could remove a newer
+   * socket that reused the number.
    */
-  forget(w: Watch): void {
-    if (this.#waiting.delete(w.token) && this.#waiting.size === 0) this.#poke();
+  poke(): void {
+    this.#eventView.setBigUint64(0, 1n, true);
+    this.#calls.write(this.#wake, this.#event, 8n);
   }
 
   async #run(): Promise<void> {
     this.#running = true;
     const events = this.#events;
     const view = new DataView(events.buffer);
+    const { bytes, dataOffset } = this.#layout;
     try {
-      while (this.#waiting.size > 0) {
+      while (this.#owner.active) {
         const n = await this.#calls.epoll_wait(this.#epoll, events, MAX_EVENTS, WAIT_MS);
         if (n < 0 && this.#libc.errno() !== this.#eintr) {
-          // Never expected; if it happens, every session falls back to reading directly.
+          // Never expected; if it happens, the owner reads every connection directly.
           this.#broken = true;
-          for (const w of this.#waiting.values()) w.fire();
-          this.#waiting.clear();
+          this.#owner.broken();
           return;
         }
         for (let i = 0; i < n; i++) {
-          const token = view.getUint32(i * this.#layout.bytes + this.#layout.dataOffset, true);
-          if (token === WAKE) {
+          const slot = view.getUint32(i * bytes + dataOffset, true);
+          if (slot === WAKE) {
             this.#calls.read(this.#wake, this.#event, 8n); // reset the counter
             continue;
           }
-          const w = this.#waiting.get(token);
-          if (!w) continue; // a socket that ended meanwhile
-          this.#waiting.delete(token);
-          w.fire();
+          this.#owner.ready(slot, view.getUint32(i * bytes + dataOffset + 4, true));
         }
       }
     } finally {
@@ -169,37 +139,25 @@ class Watcher {
     }
   }
 
-  #poke(): void {
-    this.#eventView.setBigUint64(0, 1n, true);
-    this.#calls.write(this.#wake, this.#event, 8n);
-  }
-
-  #ctl(op: number, fd: number, flags: number, token: number): boolean {
+  #ctl(op: number, fd: number, flags: number, slot: number, generation: number): boolean {
     const view = this.#eventView;
     const at = this.#layout.dataOffset;
     view.setUint32(0, flags, true);
-    view.setUint32(at, token, true);
-    view.setUint32(at + 4, 0, true);
+    view.setUint32(at, slot, true);
+    view.setUint32(at + 4, generation, true);
     return this.#calls.epoll_ctl(this.#epoll, op, fd, this.#event) === 0;
   }
 }
 
-let shared: Watcher | null | undefined;
-
 /**
- * The process's one epoll watcher, made on first use; null where the platform has no epoll or it
- * cannot be set up (then every caller keeps a read pending).
+ * An epoll instance of its own for `owner`; null where the platform has no epoll or it cannot be
+ * set up (then the owner keeps a read pending on each connection).
  */
-export function sharedWatcher(platform: PlatformTable): Watcher | null {
-  if (shared !== undefined) return shared;
-  shared = null;
+export function epollFor(platform: PlatformTable, owner: ReadinessOwner): Readiness | null {
   if (!platform.epoll || !platform.errno) return null;
   try {
-    shared = new Watcher(libc(platform), platform.epoll, platform.errno);
+    return new Poller(libc(platform), platform.epoll, platform.errno, owner);
   } catch {
-    shared = null;
+    return null;
   }
-  return shared;
 }
-
-export type { Watcher };

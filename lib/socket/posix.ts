@@ -6,7 +6,8 @@ import type {
   KeepAliveRequest,
   ProcessDescriptors,
   RaisedBacklog,
-  ReadableWait,
+  Readiness,
+  ReadinessOwner,
   Sockets,
   TcpInfo,
 } from "./types.ts";
@@ -14,7 +15,7 @@ import { HandleCheck, HandleFinder } from "./handle_finder.ts";
 import { addressKeyOf, SOCKADDR_BUFFER_BYTES, sockaddrMatches } from "./sockaddr.ts";
 import { HandleLocator } from "./locator.ts";
 import { type Libc, libc, type LibcSymbols } from "./libc.ts";
-import { sharedWatcher } from "./epoll.ts";
+import { epollFor } from "./epoll.ts";
 import { ProcessAccessError, type ProcessFailure } from "./process_access.ts";
 
 export class PosixSockets extends HandleLocator implements Sockets {
@@ -248,10 +249,8 @@ export class PosixSockets extends HandleLocator implements Sockets {
     return new ProcessAccessError(failure, call, `${call}: ${text}`);
   }
 
-  watchReadable(conn: Deno.TcpConn): ReadableWait | null {
-    const fd = this.handleOf(conn);
-    if (fd === undefined) return null;
-    return sharedWatcher(this.platform)?.watch(fd) ?? null;
+  readiness(owner: ReadinessOwner): Readiness | null {
+    return epollFor(this.platform, owner);
   }
 
   setKeepAlive(fd: number, request: KeepAliveRequest): AppliedOptions {

@@ -92,11 +92,25 @@ export interface SocketAddresses {
   remote: { hostname: string; port: number } | null;
 }
 
-/** One connection's wait: `next()` resolves when its socket is readable or `cancel()` is called. */
-export interface ReadableWait {
-  next(): Promise<void>;
-  /** Wakes a pending next() for good; the caller then closes the socket. */
-  cancel(): void;
+/** Whoever registers sockets with a Readiness: told which is readable, asked whether to go on. */
+export interface ReadinessOwner {
+  /** The socket registered under `slot` with `generation` is readable (or has ended). */
+  ready(slot: number, generation: number): void;
+  /** Readiness itself failed (never expected): every registration is void; read directly. */
+  broken(): void;
+  /** Whether anything is still registered: the wait stops when not. */
+  readonly active: boolean;
+}
+
+/** One shared wait for many sockets (epoll on Linux), reporting to its owner by slot. */
+export interface Readiness {
+  /**
+   * Registers `handle` under `slot`/`generation` (`rearm`: re-arms a registration an event
+   * disarmed; each event disarms it); false if the OS refuses, and then the owner reads directly.
+   */
+  arm(handle: number, slot: number, generation: number, rearm: boolean): boolean;
+  /** Wakes the wait to see that the owner is no longer active. */
+  poke(): void;
 }
 
 /**
@@ -161,8 +175,8 @@ export interface Sockets {
   /** Closes a descriptor this process owns (a copy from openProcess), never anyone else's. */
   closeHandle(handle: number): void;
   /**
-   * A readiness wait for `conn` (epoll on Linux), or null where the caller must keep a read
-   * pending instead (another OS, or a connection whose handle was not located).
+   * A readiness wait of its own for `owner`'s sockets (epoll on Linux), or null where the caller
+   * must keep a read pending on each connection instead (another OS).
    */
-  watchReadable(conn: Deno.TcpConn): ReadableWait | null;
+  readiness(owner: ReadinessOwner): Readiness | null;
 }

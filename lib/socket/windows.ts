@@ -27,7 +27,8 @@ import type {
   KeepAliveValues,
   ProcessDescriptors,
   RaisedBacklog,
-  ReadableWait,
+  Readiness,
+  ReadinessOwner,
   Sockets,
   TcpInfo,
   ValuesSource,
@@ -168,7 +169,7 @@ export class WindowsSockets extends HandleLocator implements Sockets {
   }
 
   /** Windows keeps a read pending per connection (no epoll). */
-  watchReadable(_conn: Deno.TcpConn): ReadableWait | null {
+  readiness(_owner: ReadinessOwner): Readiness | null {
     return null;
   }
 

@@ -1,0 +1,3 @@
+module tcpka/bench
+
+go 1.19
