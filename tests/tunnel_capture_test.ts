@@ -86,40 +86,19 @@ Deno.test({
       assert.ok(made.some((t) => t.encap === "vxlan"), "the kernel cannot make a VXLAN link");
 
       const capture = await startTcpdump(file, "", "under-a", topology.exec("ta"));
-      const servers = made.map((t) =>
+      // The Python peer in namespace `ns`, as `role` of the connection to `<net>.2:8080`.
+      const peer = (ns: string, role: "server" | "client", net: string) =>
         new Deno.Command("ip", {
-          args: [
-            "netns",
-            "exec",
-            topology.names.tb,
-            "python3",
-            PEER,
-            "server",
-            `${t.net}.2`,
-            "8080",
-          ],
+          args: ["netns", "exec", topology.names[ns], "python3", PEER, role, `${net}.2`, "8080"],
           stdout: "piped",
-        }).spawn()
-      );
+        });
+      const servers = made.map((t) => peer("tb", "server", t.net).spawn());
       for (const s of servers) {
         const reader = s.stdout.pipeThrough(new TextDecoderStream()).getReader();
         assert.equal((await reader.read()).value?.trim(), "listening");
         reader.releaseLock();
       }
-      const clients = made.map((t) =>
-        new Deno.Command("ip", {
-          args: [
-            "netns",
-            "exec",
-            topology.names.ta,
-            "python3",
-            PEER,
-            "client",
-            `${t.net}.2`,
-            "8080",
-          ],
-        }).output()
-      );
+      const clients = made.map((t) => peer("ta", "client", t.net).output());
       for (const c of await Promise.all(clients)) assert.ok(c.success);
       for (const s of servers) await s.status;
       await capture.stop();
