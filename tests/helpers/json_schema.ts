@@ -254,6 +254,8 @@ export const EVENTS: Record<
     },
   },
   "probe-ack": { object: { ...OBSERVED, seen: "integer" } },
+  "zero-window-probe": { object: { ...OBSERVED, seen: "integer", persistTimerMs: "number" } },
+  "zero-window-ack": { object: { ...OBSERVED, seen: "integer" } },
   activity: { object: { ...OBSERVED } },
   state: { object: { ...OBSERVED, from: "string" } },
   gone: { object: { ...OBSERVED, unanswered: "integer" } },
