@@ -318,7 +318,7 @@ Deno.test({
       ], { timeoutMs: 60_000 });
       assert.equal(discover.code, 0, discover.stderr);
       const events = assertValid("discover", discover.stdout);
-      for (const t of ["discovering", "idle-probe", "path-timeout"]) {
+      for (const t of ["discovering", "idle-probe", "result"]) {
         assert.ok(typesOf(events).has(t), `discover: no ${t}`);
       }
       if (!root || !which("nsenter")) return;

@@ -38,12 +38,12 @@ const RENAMED: Record<string, string> = { data: "activity" };
 
 /**
  * discover's events, named for what they are: its `probe` (one idle connection's question) is not
- * watch's keep-alive probe, its `ended` not a role's `closed`, its `result` a path's idle timeout.
+ * watch's keep-alive probe, its `ended` not a role's `closed`. Its `result` keeps the name issue
+ * scripts rely on (`{"type": "result", "lowMs", "highMs", "edge"}`): no other command has one.
  */
 const DISCOVER_NAMES: Record<string, string> = {
   probe: "idle-probe",
   ended: "idle-ended",
-  result: "path-timeout",
 };
 
 /** The event's fields in the schema's shape (without type, time, version and source). */

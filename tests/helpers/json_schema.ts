@@ -290,7 +290,7 @@ export const EVENTS: Record<
       highMs: nullable("number"),
     },
   },
-  "path-timeout": {
+  result: {
     object: {
       remote: ENDPOINT,
       lowMs: "number",
