@@ -14,7 +14,7 @@ import {
 } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
-import { defaultInterface } from "./lib/capture/interface.ts";
+import { defaultFilter, defaultInterface } from "./lib/capture/interface.ts";
 import { type CaptureConfig, runCapture } from "./lib/roles/capture.ts";
 import { createReporter } from "./lib/report/reporter.ts";
 
@@ -34,8 +34,9 @@ Live capture needs tcpdump and root (sudo), or tcpdump with cap_net_raw,cap_net_
 
 Flags:
   --port N              capture 'tcp port N' (default ${DEFAULT_PORT})
-  --host HOST           the target host; a loopback host means the loopback interface
-                        (default 127.0.0.1)
+  --host HOST           only packets to or from HOST ('tcp port N and host HOST'); a
+                        loopback host also means the loopback interface (default: any host
+                        on lo)
   -i, --interface NAME  interface (default: lo on Linux, lo0 on macOS for a loopback host;
                         'any' otherwise)
   --filter EXPR         a tcpdump filter expression instead of 'tcp port N', passed as one
@@ -80,7 +81,7 @@ export function parseCaptureArgs(args: string[]): CaptureConfig {
   if (filter === "") throw new UsageError("capture: --filter must not be empty");
   const config: CaptureConfig = {
     iface: stringFlag(values, "interface") ?? defaultInterface(host),
-    filter: filter ?? `tcp port ${port}`,
+    filter: filter ?? defaultFilter(port, stringFlag(values, "host")),
     port,
     readPort: read !== null && values.port !== undefined ? port : null,
     raw: values.raw === true,
@@ -111,6 +112,7 @@ export const captureCommand: Command = {
   name: "capture",
   summary: "label every packet (probe, probe ACK, FIN, …) live with tcpdump, or from a pcap file",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseCaptureArgs(args);
     // Not interactive: capture has no progress line, and its lines come faster than a TTY's.

@@ -125,7 +125,9 @@ Flags:
   and rescue also --user-timeout (default 3s) and --message; each refuses the rest in one line.
 
 Exit status: 0 observed matches configured, 1 it does not (e.g. a kernel or container that
-ignores the settings), 2 bad usage or missing privileges.
+ignores the settings) or the run could not happen (missing root, port taken), 2 bad usage,
+130/143 stopped by Ctrl-C/SIGTERM (namespaces and captures are removed either way), 0 when the
+reader of its output goes away ('| head').
 
 Examples:
   tcpka demo
@@ -177,7 +179,11 @@ export const demoCommand: Command = {
         case "dead-peer":
           return runDeadPeerDemo(client, client.json, makeCollector, signal);
         case "seed":
-          return runSeedDemo({ client, evidence, json: client.json }, makeCollector, signal);
+          return runSeedDemo(
+            { client, evidence, json: client.json, portExplicit: values.port !== undefined },
+            makeCollector,
+            signal,
+          );
       }
     });
   },

@@ -12,6 +12,7 @@ import type { ListingQuery, StateFilter } from "./lib/inspect/listing.ts";
 import { renderInspect } from "./lib/inspect/human.ts";
 import { renderPrometheus } from "./lib/inspect/prometheus.ts";
 import { writeLine } from "./lib/report/output.ts";
+import { jsonLine } from "./lib/report/json_view.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 
 export type InspectFormat = "text" | "json" | "prometheus";
@@ -96,7 +97,7 @@ export async function runInspect(config: InspectConfig): Promise<number> {
     sockets,
     why,
   );
-  if (config.format === "json") writeLine(JSON.stringify(report));
+  if (config.format === "json") writeLine(jsonLine({ type: "inspect", ...report }));
   else if (config.format === "prometheus") renderPrometheus(report).forEach(writeLine);
   else {
     renderInspect(report, makeStyler(stdoutWantsColor())).forEach(writeLine);

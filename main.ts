@@ -4,9 +4,14 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import type { Command } from "./lib/cli/command.ts";
-import { exitWithError } from "./lib/cli/exit.ts";
+import { reportError } from "./lib/cli/exit.ts";
 import { UsageError } from "./lib/errors.ts";
-import { flushOutput, stdoutReaderGone } from "./lib/report/output.ts";
+import {
+  exitCodeFor,
+  exitProcess,
+  installShutdown,
+  stopRequested,
+} from "./lib/process/shutdown.ts";
 import { captureCommand } from "./capture.ts";
 import { clientCommand } from "./client.ts";
 import { demoCommand } from "./demo.ts";
@@ -66,7 +71,11 @@ export async function main(args: string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
-  return await command.run(rest);
+  const code = await command.run(rest);
+  const cause = stopRequested();
+  // A result cut short by a signal is not a result (see the exit-status table in the README).
+  if (cause && cause !== "broken-pipe" && !command.runsUntilStopped) return exitCodeFor(cause);
+  return code;
 }
 
 function findCommand(name: string): Command {
@@ -79,12 +88,17 @@ function findCommand(name: string): Command {
 }
 
 if (import.meta.main) {
+  // First, so that a Ctrl-C or a closed pipe during start-up ends the run like any other.
+  installShutdown(reportError);
+  let code: number;
   try {
-    const code = await main(Deno.args);
-    flushOutput();
-    // The reader left (`| head`) and the command stopped for it: as for a broken pipe, not a failure.
-    Deno.exit(stdoutReaderGone() ? 0 : code);
+    code = await main(Deno.args);
   } catch (err) {
-    exitWithError(err);
+    // After a stop request, what fails is the stop's doing (a child killed by the same Ctrl-C).
+    const cause = stopRequested();
+    code = cause ? exitCodeFor(cause) : reportError(err);
   }
+  // The reader of our output went away: it has what it wanted (documented: exit 0).
+  if (stopRequested() === "broken-pipe") code = 0;
+  await exitProcess(code);
 }

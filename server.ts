@@ -12,7 +12,7 @@ import {
   stringFlag,
 } from "./lib/cli/flags.ts";
 import { KEEPALIVE_FLAGS, KEEPALIVE_HELP, keepAliveFromFlags } from "./lib/cli/keepalive_flags.ts";
-import { listenForShutdown } from "./lib/cli/signals.ts";
+import { withShutdown } from "./lib/cli/signals.ts";
 import { runServer, type ServerConfig } from "./lib/roles/server.ts";
 import { createReporter } from "./lib/report/reporter.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
@@ -59,7 +59,7 @@ export function parseServerArgs(args: string[]): ServerConfig {
   const host = stringFlag(values, "host") ?? "127.0.0.1";
   if (host === "") throw new UsageError("server: --host must not be empty");
   const keepalive = keepAliveFromFlags("server", values, null);
-  return {
+  const config: ServerConfig = {
     host,
     port: portFlag("server", values, DEFAULT_PORT, 0),
     keepalive: keepalive.enabled ? keepalive : null,
@@ -67,19 +67,23 @@ export function parseServerArgs(args: string[]): ServerConfig {
     reset: values.reset === true,
     json: values.json === true,
   };
+  if (config.reset && config.holdMs === 0) {
+    throw new UsageError(
+      "server: --reset ends connections when --hold expires; with --hold 0 it never does",
+    );
+  }
+  return config;
 }
 
 export const serverCommand: Command = {
   name: "server",
   summary: "accept connections, optionally with keep-alive, and log how each one ends",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseServerArgs(args);
-    const shutdown = listenForShutdown();
-    try {
-      return await runServer(config, createReporter({ json: config.json }), shutdown.signal);
-    } finally {
-      shutdown.dispose();
-    }
+    return await withShutdown((signal) =>
+      runServer(config, createReporter({ json: config.json }), signal)
+    );
   },
 };

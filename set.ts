@@ -13,6 +13,7 @@ import { openSocketLayer } from "./lib/inspect/socket_layer.ts";
 import { setExitCode, setKeepAlive } from "./lib/inspect/set_live.ts";
 import { renderSet } from "./lib/inspect/set_human.ts";
 import { writeLine } from "./lib/report/output.ts";
+import { jsonLine } from "./lib/report/json_view.ts";
 import { makeStyler, stdoutWantsColor } from "./lib/report/style.ts";
 
 export interface SetConfig {
@@ -114,7 +115,7 @@ export async function runSet(config: SetConfig): Promise<number> {
   }
   const { sockets, why } = openSocketLayer();
   const report = await setKeepAlive(config, sockets, why);
-  if (config.json) writeLine(JSON.stringify(report));
+  if (config.json) writeLine(jsonLine({ type: "set", ...report }));
   else renderSet(report, makeStyler(stdoutWantsColor())).forEach(writeLine);
   return setExitCode(report);
 }

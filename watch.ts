@@ -6,6 +6,7 @@ import type { Command } from "./lib/cli/command.ts";
 import { durationFlag, noPositionals, parseCommandLine, portFlag } from "./lib/cli/flags.ts";
 import { withShutdown } from "./lib/cli/signals.ts";
 import { DEFAULT_PORT } from "./lib/defaults.ts";
+import { UsageError } from "./lib/errors.ts";
 import { runWatch, type WatchConfig } from "./lib/roles/watch.ts";
 
 const HELP = `Usage: tcpka watch [flags]
@@ -36,16 +37,26 @@ export function parseWatchArgs(args: string[]): WatchConfig {
   const { values } = parsed;
   return {
     port: portFlag("watch", values, DEFAULT_PORT),
-    pollMs: Math.max(10, durationFlag("watch", values, "poll") ?? 100),
+    pollMs: pollFlag(durationFlag("watch", values, "poll")),
     durationMs: durationFlag("watch", values, "duration") ?? 0,
     json: values.json === true,
   };
+}
+
+/** Below 10ms `ss` would run back to back, a core busy for nothing: refused, not rounded. */
+function pollFlag(ms: number | undefined): number {
+  if (ms === undefined) return 100;
+  if (ms < 10) {
+    throw new UsageError(`watch: --poll must be at least 10ms (ss runs once per poll)`);
+  }
+  return ms;
 }
 
 export const watchCommand: Command = {
   name: "watch",
   summary: "show keep-alive timers and probes on a port from the kernel's tables (no root)",
   help: HELP,
+  runsUntilStopped: true,
   async run(args) {
     const config = parseWatchArgs(args);
     return await withShutdown((signal) => runWatch(config, signal));

@@ -16,9 +16,15 @@ export type EndReason =
   | "timed-out" // keep-alive (or retransmission) gave up: ETIMEDOUT
   | "shutdown" // we were asked to stop (SIGINT/SIGTERM)
   | "echoed" // we closed it after our message came back (client --send-after)
+  | "unexpected-reply" // the answer to our message was not our message (client --send-after)
   | "error"; // anything else, with the OS's message
 
-export const FAILED_REASONS: ReadonlySet<EndReason> = new Set(["peer-reset", "timed-out", "error"]);
+export const FAILED_REASONS: ReadonlySet<EndReason> = new Set([
+  "peer-reset",
+  "timed-out",
+  "unexpected-reply",
+  "error",
+]);
 
 export type Role = "server" | "client";
 
@@ -37,6 +43,7 @@ export type TcpkaEvent =
   | Base & { type: "data"; id: number; direction: "in" | "out"; bytes: number }
   | Base & { type: "sent"; id: number; bytes: number; afterIdleMs: number }
   | Base & { type: "echo"; id: number; bytes: number; rttMs: number }
+  | Base & { type: "unexpected-reply"; id: number; bytes: number; rttMs: number; text: string }
   | Base & {
     type: "closed";
     id: number;
@@ -50,6 +57,8 @@ export type TcpkaEvent =
     role: Role;
     connections: number;
     failedToConnect: number;
+    /** Server: connections their peer reset while they waited to be accepted. */
+    resetBeforeAccept?: number;
     ended: Partial<Record<EndReason, number>>;
   }
   | CaptureEvent;

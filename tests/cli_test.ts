@@ -40,7 +40,10 @@ const usageErrors: [string[], RegExp][] = [
   [["client", "--count", "200"], /out of range/],
   [["client", "--hold", "soon"], /not a duration/],
   [["client", "--nope"], /unknown flag --nope/],
-  [["server", "--port", "x"], /whole number from 0 to 65535/],
+  [["server", "--port", "x"], /whole number, 0 to 65535/],
+  [["server", "--reset", "--hold", "0"], /--reset ends connections when --hold expires/],
+  [["watch", "--poll", "0"], /--poll must be at least 10ms/],
+  [["watch", "--poll", "-1s"], /--poll cannot be negative/],
   [["server", "--no-keepalive", "--idle", "3s"], /cannot be combined/],
 ];
 

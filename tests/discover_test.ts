@@ -6,6 +6,7 @@
  */
 import assert from "assert";
 import type { EventOf, TcpkaEvent } from "../lib/events.ts";
+import { eventFromJson } from "../lib/report/json_view.ts";
 import { withServerBehindPath } from "../lib/demo/discover_path.ts";
 import type { PathKind } from "../lib/netns/firewall_path.ts";
 import { Topology } from "../lib/netns/topology.ts";
@@ -28,7 +29,10 @@ const tcpdump = which("tcpdump") !== null;
 type Result = EventOf<"result">;
 
 function events(stdout: string): TcpkaEvent[] {
-  return stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as TcpkaEvent);
+  // Read back from the JSON view (docs/json.md) into the events the code emits.
+  return stdout.trim().split("\n").filter(Boolean).map((l) =>
+    eventFromJson(JSON.parse(l)) as unknown as TcpkaEvent
+  );
 }
 
 function resultOf(stdout: string, stderr: string): Result {
@@ -233,7 +237,7 @@ const refusals: [string[], RegExp][] = [
   [["127.0.0.1:1", "--min", "10s", "--max", "5s"], /--max 5s must be longer than --min 10s/],
   [["127.0.0.1:1", "--max", "10h"], /at most 9h/],
   [["127.0.0.1:1", "--precision", "0"], /--precision "0" must be 1% to 100%/],
-  [["127.0.0.1:1", "--connections", "0"], /--connections: "0" must be a whole number from 1/],
+  [["127.0.0.1:1", "--connections", "0"], /--connections 0 is out of range \(1 to /],
   [["127.0.0.1:1", "--interval", "1500ms"], /--interval must be whole seconds/],
   [["127.0.0.1:1", "--bogus"], /unknown flag --bogus/],
 ];

@@ -157,22 +157,50 @@ Deno.test({
   },
 });
 
+/** Runs the client without --allow-ffi (so keep-alive timings cannot be set). */
+async function clientWithoutFfi(port: number, extra: string[]) {
+  const args = cliArgs(["client", "--json", "--port", String(port), "--hold", "500ms", ...extra])
+    .filter((a) => a !== "-P");
+  args.splice(1, 0, "--allow-net", "--allow-run=sysctl");
+  const out = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
 Deno.test({
-  name: "without --allow-ffi the client falls back to on/off and reports the system defaults",
+  name: "without --allow-ffi the timings asked for cannot be applied: one line, exit 1",
   ignore: !linux,
   async fn() {
     const { server, port } = await startServer(["--hold", "0"]);
-    const args = cliArgs(["client", "--json", "--port", String(port), "--hold", "500ms"])
-      .filter((a) => a !== "-P");
-    args.splice(1, 0, "--allow-net", "--allow-run=sysctl");
-    const out = await new Deno.Command(Deno.execPath(), { args, cwd: ROOT, stderr: "piped" })
-      .output();
+    try {
+      for (const extra of [[], ["--idle", "5s"]]) {
+        const out = await clientWithoutFfi(port, extra);
+        assert.equal(out.code, 1, out.stderr);
+        assert.match(
+          out.stderr,
+          /^tcpka: the keep-alive timings asked for cannot be applied: .*--allow-ffi.*--system-timings/,
+        );
+        assert.equal(out.stderr.trim().split("\n").length, 1);
+        assert.equal(out.stdout, "", "nothing was connected");
+      }
+    } finally {
+      server.stop();
+      await server.done;
+    }
+  },
+});
+
+Deno.test({
+  name: "without --allow-ffi, --system-timings: keep-alive on/off, the system defaults reported",
+  ignore: !linux,
+  async fn() {
+    const { server, port } = await startServer(["--hold", "0"]);
+    const out = await clientWithoutFfi(port, ["--system-timings"]);
     server.stop();
     await server.done;
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const events = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) =>
-      JSON.parse(l)
-    );
+    assert.equal(out.code, 0, out.stderr);
+    const events = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
     const report = eventsOf(events, "keepalive")[0].report;
     assert.equal(report.method, "on-off");
     assert.equal(report.source, "system-defaults");

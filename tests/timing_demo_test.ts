@@ -31,14 +31,14 @@ for (const evidence of ["auto", "kernel"] as const) {
       const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
       const verdict = lines.find((l) => l.type === "verdict");
       assert.ok(verdict, r.stderr + r.stdout);
-      assert.equal(verdict.pass, true, JSON.stringify(verdict.rows));
+      assert.equal(verdict.pass, true, JSON.stringify(verdict.checks));
       assert.equal(r.code, 0);
-      const rows = Object.fromEntries(
-        verdict.rows.map((row: { check: string }) => [row.check, row]),
+      const checks = Object.fromEntries(
+        verdict.checks.map((c: { check: string }) => [c.check, c]),
       );
       // Probes at 2, 4, 6 s; not at 2, 3, 4, 5, 6 s as "one per interval" would have them.
-      assert.equal(rows["probes answered"].observed, "3 of 3");
-      assert.equal(rows["retry of an unanswered probe"].observed, "none");
+      assert.deepEqual(checks["probes answered"].observed, { answered: 3, sent: 3 });
+      assert.equal(checks["retry of an unanswered probe"].observed.ms, null, "no retry");
     },
   });
 }

@@ -109,10 +109,10 @@ Deno.test({
       const packets = events.filter((e) => e.type === "packet");
       const summaries = events.filter((e) => e.type === "connection-summary");
       for (const t of made) {
-        const inner = packets.filter((p) => p.src.startsWith(`${t.net}.`));
+        const inner = packets.filter((p) => p.src.address.startsWith(`${t.net}.`));
         assert.ok(inner.length > 0, `${t.encap}: no inner TCP found`);
         assert.ok(inner.every((p) => p.encap === t.encap), `${t.encap}: ${inner[0].encap}`);
-        const s = summaries.find((s) => s.client.addr.startsWith(`${t.net}.`));
+        const s = summaries.find((s) => s.client.address.startsWith(`${t.net}.`));
         assert.ok(s.rolesFromHandshake, `${t.encap}: handshake seen`);
         // keep-alive 1 s for 3.5 s: 3 probes, all answered, each 1 s after the last answer.
         assert.ok(

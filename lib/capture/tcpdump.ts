@@ -3,6 +3,7 @@
  * packet-buffered pcap on stdout. Its failures become one-line errors that say how to fix them.
  */
 import { RuntimeError, UsageError } from "../errors.ts";
+import { spawnChild } from "../process/shutdown.ts";
 
 export interface TcpdumpOptions {
   iface: string;
@@ -78,12 +79,7 @@ export function startTcpdump(options: TcpdumpOptions): TcpdumpProcess {
   const argv = [...(options.prefix ?? []), "tcpdump", ...tcpdumpArgs(options)];
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    child = spawnChild(argv, { stdin: "null", stdout: "piped", stderr: "piped" });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) throw new RuntimeError(installHint());
     if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {

@@ -20,6 +20,7 @@ export interface ParsedFlags {
 
 /** Parses `args` strictly against `specs`; every flag also gets `--help`/`-h`. */
 export function parseCommandLine(command: string, args: string[], specs: FlagSpecs): ParsedFlags {
+  refuseNegatives(command, args, specs);
   try {
     const { values, positionals } = parseArgs({
       args,
@@ -30,6 +31,21 @@ export function parseCommandLine(command: string, args: string[], specs: FlagSpe
     return { values: values as FlagValues, positionals };
   } catch (err) {
     throw new UsageError(`${command}: ${describeParseError(err)}; see 'tcpka ${command} --help'`);
+  }
+}
+
+/**
+ * `--idle -5s` would reach parseArgs as a flag with no value followed by an unknown flag '-5s'.
+ * A number after a flag that takes a value is the user's value: say what is wrong with it.
+ */
+function refuseNegatives(command: string, args: string[], specs: FlagSpecs): void {
+  for (let i = 0; i + 1 < args.length; i++) {
+    if (args[i] === "--") return;
+    const name = /^--([^=]+)$/.exec(args[i])?.[1];
+    const value = args[i + 1];
+    if (name && specs[name]?.type === "string" && /^-\.?\d/.test(value)) {
+      throw new UsageError(`${command}: --${name} cannot be negative (got ${value})`);
+    }
   }
 }
 
@@ -76,6 +92,9 @@ export function durationFlag(
 ): number | undefined {
   const text = stringFlag(values, name);
   if (text === undefined) return undefined;
+  if (/^-\.?\d/.test(text.trim())) {
+    throw new UsageError(`${command}: --${name} cannot be negative (got ${text})`);
+  }
   const ms = parseDuration(text);
   if (typeof ms === "string") throw new UsageError(`${command}: --${name}: ${ms}`);
   return ms;
@@ -90,12 +109,16 @@ export function integerFlag(
 ): number | undefined {
   const text = stringFlag(values, name);
   if (text === undefined) return undefined;
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `${command}: --${name}: "${text}" must be a whole number from ${min} to ${max}`,
-    );
-  }
+  const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min} to ${max}`;
+  const fail = (why: string) => {
+    throw new UsageError(`${command}: --${name} ${why}`);
+  };
+  const t = text.trim();
+  if (/^-\.?\d/.test(t)) fail(`cannot be negative (got ${text})`);
+  if (/^\d*\.\d+$|^\d+\.$/.test(t)) fail(`must be a whole number (got ${text})`);
+  if (!/^\d+$/.test(t)) fail(`must be a whole number, ${range} (got "${text}")`);
+  const n = Number(t);
+  if (!Number.isSafeInteger(n) || n < min || n > max) fail(`${text} is out of range (${range})`);
   return n;
 }
 

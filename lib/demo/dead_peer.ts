@@ -38,7 +38,7 @@ export async function runDeadPeerDemo(
 ): Promise<number> {
   requireRoot("demo --scenario dead-peer");
   const keepalive = { ...client.keepalive, count: client.keepalive.count ?? DEFAULT_COUNT };
-  const timeline = new Timeline(json);
+  const timeline = new Timeline(json, "dead-peer");
   const port = client.port;
   const topology = await Topology.create(["client", "server"], [{
     a: { ns: "client", ifname: CLIENT_IF, cidr: `${CLIENT_ADDR}/30` },
@@ -110,6 +110,12 @@ export async function runDeadPeerDemo(
     );
     verdict.rows.push({
       check: "client's error",
+      values: {
+        configured: { error: "ETIMEDOUT" },
+        observed: {
+          error: ended ? (ended.reason === "timed-out" ? "ETIMEDOUT" : ended.reason) : null,
+        },
+      },
       configured: "ETIMEDOUT (connection timed out)",
       observed: ended
         ? (ended.reason === "timed-out"

@@ -23,7 +23,7 @@ import { requireRoot, type Topology } from "../netns/topology.ts";
 import { CaptureCollector } from "./capture_collector.ts";
 import { clientArgs, startRole, startServerIn } from "./roles_in_ns.ts";
 import type { EvidenceChoice } from "./seed.ts";
-import { Timeline } from "./timeline.ts";
+import { type Scenario, Timeline } from "./timeline.ts";
 
 export interface FirewallConfig {
   firewallTimeoutMs: number;
@@ -100,6 +100,11 @@ export interface Outcome {
   expectEcho: boolean;
   result: string;
   echoed: boolean;
+  rttMs: number | null;
+  /** Why no echo came: ETIMEDOUT, how the connection ended, or null (none came, or it did). */
+  error: string | null;
+  /** The keep-alive this connection had (null: none), as numbers for the JSON view. */
+  timings: { idleMs: number; intervalMs: number } | null;
 }
 
 /** What a scenario behind the firewall gets to start its clients with. */
@@ -122,7 +127,7 @@ export interface FirewallStage {
  * child and removes the namespaces.
  */
 export async function runBehindFirewall(
-  scenario: string,
+  scenario: Scenario,
   port: number,
   fw: FirewallConfig,
   evidence: EvidenceChoice,
@@ -132,7 +137,7 @@ export async function runBehindFirewall(
   judge: (timeline: Timeline, results: Settled[]) => boolean,
 ): Promise<number> {
   requireRoot(`demo --scenario ${scenario}`);
-  const timeline = new Timeline(json);
+  const timeline = new Timeline(json, scenario);
   const topology = await createFirewallPath("firewall-drop", fw.firewallTimeoutMs);
   const children: EventProcess[] = [];
   const captures: CaptureCollector[] = [];
@@ -236,6 +241,7 @@ export function runFirewallIdleDemo(
           longestGap(fw) < fw.firewallTimeoutMs,
           results[0],
           fw.userTimeoutMs,
+          fw.keepalive,
         ),
         outcome("no-ka", "off", false, results[1], fw.userTimeoutMs),
       ];
@@ -308,6 +314,7 @@ export function outcome(
   expectEcho: boolean,
   s: Settled,
   userTimeoutMs: number,
+  timings: { idleMs: number; intervalMs: number } | null = null,
 ): Outcome {
   let result: string;
   if (s.echo) result = `echo received (round trip ${formatDuration(s.echo.rttMs)})`;
@@ -320,7 +327,21 @@ export function outcome(
       formatDuration(userTimeoutMs + ECHO_MARGIN_MS)
     }: the data is retransmitted and dropped`;
   }
-  return { name, keepalive, expectEcho, result, echoed: s.echo !== null };
+  const error = s.echo
+    ? null
+    : s.closed
+    ? (s.closed.reason === "timed-out" ? "ETIMEDOUT" : s.closed.reason)
+    : null;
+  return {
+    name,
+    keepalive,
+    expectEcho,
+    result,
+    echoed: s.echo !== null,
+    rttMs: s.echo?.rttMs ?? null,
+    error,
+    timings: timings ? { idleMs: timings.idleMs, intervalMs: timings.intervalMs } : null,
+  };
 }
 
 /** The verdict table: each connection's keep-alive, the idle, what was expected and what came. */
@@ -343,6 +364,16 @@ export function printVerdict(
         o.result,
       ],
       pass: o.echoed === o.expectEcho,
+      values: {
+        configured: {
+          keepaliveIdleMs: o.timings?.idleMs ?? null,
+          keepaliveIntervalMs: o.timings?.intervalMs ?? null,
+          idleMs: fw.idleForMs,
+          firewallTimeoutMs: fw.firewallTimeoutMs,
+          result: o.expectEcho ? "echo" : "no-answer",
+        },
+        observed: { result: o.echoed ? "echo" : "no-answer", rttMs: o.rttMs, error: o.error },
+      },
     })),
   );
 }

@@ -61,9 +61,8 @@ export function runRescueDemo(
         sockets,
         why,
       );
-      if (json) {
-        timeline.write(JSON.stringify({ source: "demo", type: "set", time: Date.now(), report }));
-      } else renderSet(report, timeline.style).forEach((line) => timeline.write(line));
+      if (json) timeline.event({ type: "set", ...report });
+      else renderSet(report, timeline.style).forEach((line) => timeline.write(line));
       setHolds = setExitCode(report) === 0;
       return [rescued, twin];
     },
@@ -75,6 +74,7 @@ export function runRescueDemo(
           Math.max(idleMs, intervalMs) < fw.firewallTimeoutMs,
           results[0],
           fw.userTimeoutMs,
+          { idleMs, intervalMs },
         ),
         outcome("twin", "off", false, results[1], fw.userTimeoutMs),
       ];

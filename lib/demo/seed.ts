@@ -3,7 +3,7 @@
  * verdict comparing what keep-alive was configured to do with what was observed.
  */
 import { type ClientConfig, runClient } from "../roles/client.ts";
-import { runServer } from "../roles/server.ts";
+import { listenOrExplain, runServer } from "../roles/server.ts";
 import type { TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport } from "../keepalive/mod.ts";
 import type { Reporter } from "../report/reporter.ts";
@@ -19,6 +19,8 @@ export interface SeedDemoConfig {
   client: ClientConfig;
   evidence: EvidenceChoice;
   json: boolean;
+  /** --port was given: a taken port is then an error rather than a reason to move. */
+  portExplicit?: boolean;
 }
 
 /** Where to observe: a port, optionally inside a network namespace and on a given interface. */
@@ -47,10 +49,17 @@ function tap(inner: Reporter, onEvent: (e: TcpkaEvent) => void): Reporter {
   };
 }
 
-/** The requested port, or a free one if it is taken (so the demo runs beside a real server). */
-function choosePort(host: string, wanted: number): { port: number; moved: boolean } {
+/**
+ * The requested port; when the default port is taken, a free one (so the demo runs beside a real
+ * server). A port given explicitly is honoured or refused, never moved.
+ */
+function choosePort(
+  host: string,
+  wanted: number,
+  explicit = false,
+): { port: number; moved: boolean } {
   const free = () => {
-    const trial = Deno.listen({ hostname: host, port: 0 });
+    const trial = listenOrExplain(host, 0);
     const port = trial.addr.port;
     trial.close();
     return port;
@@ -60,7 +69,9 @@ function choosePort(host: string, wanted: number): { port: number; moved: boolea
     Deno.listen({ hostname: host, port: wanted }).close();
     return { port: wanted, moved: false };
   } catch (err) {
-    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    if (!(err instanceof Deno.errors.AddrInUse) || explicit) {
+      listenOrExplain(host, wanted).close(); // throws the one-line explanation
+    }
     return { port: free(), moved: true };
   }
 }
@@ -70,9 +81,9 @@ export async function runSeedDemo(
   makeCollector: CollectorFactory,
   signal: AbortSignal,
 ): Promise<number> {
-  const timeline = new Timeline(config.json);
+  const timeline = new Timeline(config.json, "seed");
   const { host } = config.client;
-  const { port, moved } = choosePort(host, config.client.port);
+  const { port, moved } = choosePort(host, config.client.port, config.portExplicit);
   if (moved) {
     timeline.note(`port ${config.client.port} is taken; using free port ${port} instead`);
   }

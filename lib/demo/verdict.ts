@@ -10,11 +10,16 @@ import {
 } from "../keepalive/timing.ts";
 import { formatDuration } from "../duration.ts";
 
+/** A row's values as numbers (ms, counts) and kinds, for the JSON view (docs/json.md). */
+export type VerdictValues = Record<string, number | string | null>;
+
 export interface VerdictRow {
   check: string;
+  /** The human view's text. */
   configured: string;
   observed: string;
   pass: boolean;
+  values: { configured: VerdictValues; observed: VerdictValues };
 }
 
 export interface Verdict {
@@ -55,6 +60,7 @@ function timingRow(
 ): VerdictRow {
   return {
     check,
+    values: { configured: { ms: configuredMs }, observed: { ms: observedMs } },
     configured: configuredMs === null ? "?" : formatDuration(configuredMs),
     observed: observedMs === null ? "none seen" : formatDuration(observedMs),
     pass: configuredMs !== null && observedMs !== null &&
@@ -78,6 +84,7 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
   if (!ka) {
     rows.push({
       check: "keep-alive probes",
+      values: { configured: { count: 0 }, observed: { count: probes.length } },
       configured: "none (keep-alive off)",
       observed: `${probes.length}`,
       pass: probes.length === 0,
@@ -100,6 +107,16 @@ export function judge(expect: Expectation, evidence: ConnectionEvidence): Verdic
   }
   rows.push({
     check: "how it ended",
+    values: {
+      configured: {
+        close: expect.close,
+        ms: expect.close === "timed-out" ? expect.detectMs ?? null : expect.holdMs || null,
+      },
+      observed: {
+        close: close?.kind ?? null,
+        ms: close && start !== null ? close.time - start : null,
+      },
+    },
     configured: CLOSE_TEXT[expect.close] + expectedCloseAt,
     observed: close ? CLOSE_TEXT[close.kind] + closeAt : "still open",
     pass: closePass,
@@ -171,6 +188,14 @@ function gapsRow(
 ): VerdictRow {
   const values = gaps.map((g) => g.gapMs);
   const row = timingRow(check, configuredMs, values.length ? median(values) : null);
+  if (values.length > 0) {
+    row.values.observed = {
+      ms: median(values),
+      minMs: Math.min(...values),
+      maxMs: Math.max(...values),
+      count: values.length,
+    };
+  }
   row.pass = configuredMs !== null && gaps.length > 0 &&
     gaps.every((g) =>
       g.expectedMs !== null && withinTimerSlack(g.gapMs, g.expectedMs, TOLERANCE_MS)
@@ -193,6 +218,10 @@ function probeCountRow(
     const count = ka.count ?? 0;
     return {
       check: "probes unanswered before giving up",
+      values: {
+        configured: { count },
+        observed: { unanswered: sent - answered, sent },
+      },
       configured: `${count}`,
       observed: `${sent - answered} of ${sent}`,
       pass: sent - answered === count,
@@ -202,6 +231,10 @@ function probeCountRow(
   const range = low === high ? `${low}` : high === Infinity ? `${low}+` : `${low}–${high}`;
   return {
     check: "probes answered",
+    values: {
+      configured: { min: low, max: high === Infinity ? null : high },
+      observed: { answered, sent },
+    },
     configured: `${range}, all answered`,
     observed: `${answered} of ${sent}`,
     pass: answered === sent && sent >= low && sent <= high,

@@ -1,5 +1,6 @@
 /** Running system tools (ip, nft, sysctl, ss) with one-line errors that name the command. */
 import { RuntimeError } from "../errors.ts";
+import { spawnChild } from "../process/shutdown.ts";
 
 export interface RunResult {
   code: number;
@@ -8,17 +9,12 @@ export interface RunResult {
 }
 
 /**
- * Starts a system tool with stdout and stderr piped; a tool that is not installed is one line
- * naming the Debian package that has it.
+ * Starts a system tool with stdout and stderr piped, as a child the shutdown path stops; a tool
+ * that is not installed is one line naming the Debian package that has it.
  */
 export function spawnTool(argv: string[], stdin: "null" | "piped" = "null"): Deno.ChildProcess {
   try {
-    return new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    return spawnChild(argv, { stdin, stdout: "piped", stderr: "piped" });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new RuntimeError(

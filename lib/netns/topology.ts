@@ -4,13 +4,17 @@
  * `ip netns del` each. Names carry our pid, so a run killed with SIGKILL is recognisable later.
  */
 import { mustRun, run } from "./run.ts";
-import { UsageError } from "../errors.ts";
+import { RuntimeError } from "../errors.ts";
+import { onCleanup, shutdownSignal, spawnChild } from "../process/shutdown.ts";
 
-/** Namespaces, veth links and nftables need Linux and root; anything else is a usage error. */
+/**
+ * Namespaces, veth links and nftables need Linux and root. Missing privilege is the world saying no,
+ * like everywhere else in tcpka (exit 1, see the README's exit-status table).
+ */
 export function requireRoot(what: string): void {
-  if (Deno.build.os !== "linux") throw new UsageError(`${what} needs Linux network namespaces`);
+  if (Deno.build.os !== "linux") throw new RuntimeError(`${what} needs Linux network namespaces`);
   if (Deno.uid() !== 0) {
-    throw new UsageError(`${what} needs root to create network namespaces; run it with sudo`);
+    throw new RuntimeError(`${what} needs root to create network namespaces; run it with sudo`);
   }
 }
 
@@ -25,11 +29,26 @@ export interface Link {
 export class Topology {
   /** Namespace key → real name. */
   readonly names: Record<string, string>;
-  #removed = false;
+  #removal: Promise<void> | null = null;
+  /** The step of `create` in progress: removal waits for it, so nothing is added after. */
+  #step: Promise<unknown> = Promise.resolve();
+  readonly #unregister: () => void;
   readonly #keepers: Deno.ChildProcess[] = [];
 
   private constructor(names: Record<string, string>) {
     this.names = names;
+    // Registered before the first namespace exists: a Ctrl-C during creation removes what exists.
+    this.#unregister = onCleanup(() => this.remove());
+  }
+
+  /** Runs one creation step unless removal has begun (then creation stops). */
+  async #add(argv: string[]): Promise<void> {
+    // Once the run is asked to stop, nothing new is made (the exit may already be cleaning up).
+    if (this.#removal || shutdownSignal.aborted) {
+      throw new RuntimeError("stopped while creating the network namespaces");
+    }
+    this.#step = mustRun(argv);
+    await this.#step;
   }
 
   /** argv prefix that runs a command inside namespace `key`. */
@@ -43,12 +62,12 @@ export class Topology {
     const topology = new Topology(names);
     try {
       for (const name of Object.values(names)) {
-        await mustRun(["ip", "netns", "add", name]);
+        await topology.#add(["ip", "netns", "add", name]);
         topology.#keepers.push(keeper(name));
-        await mustRun(["ip", "-n", name, "link", "set", "lo", "up"]);
+        await topology.#add(["ip", "-n", name, "link", "set", "lo", "up"]);
       }
       for (const { a, b } of links) {
-        await mustRun([
+        await topology.#add([
           "ip",
           "link",
           "add",
@@ -64,8 +83,17 @@ export class Topology {
           names[b.ns],
         ]);
         for (const end of [a, b]) {
-          await mustRun(["ip", "-n", names[end.ns], "addr", "add", end.cidr, "dev", end.ifname]);
-          await mustRun(["ip", "-n", names[end.ns], "link", "set", end.ifname, "up"]);
+          await topology.#add([
+            "ip",
+            "-n",
+            names[end.ns],
+            "addr",
+            "add",
+            end.cidr,
+            "dev",
+            end.ifname,
+          ]);
+          await topology.#add(["ip", "-n", names[end.ns], "link", "set", end.ifname, "up"]);
         }
       }
     } catch (err) {
@@ -75,20 +103,25 @@ export class Topology {
     return topology;
   }
 
-  /** Idempotent; safe to call from every exit path. */
-  async remove(): Promise<void> {
-    if (this.#removed) return;
-    this.#removed = true;
-    for (const name of Object.values(this.names)) {
-      await killProcessesIn(name);
-      await run(["ip", "netns", "del", name]);
-    }
-    for (const k of this.#keepers) {
-      try {
-        k.kill("SIGKILL");
-      } catch { /* killed with its namespace's processes */ }
-      await k.status;
-    }
+  /** Idempotent; safe to call from every exit path, and every caller waits for the same removal. */
+  remove(): Promise<void> {
+    this.#removal ??= (async () => {
+      await this.#step.catch(() => {});
+      await Promise.all(
+        Object.values(this.names).map(async (name) => {
+          await killProcessesIn(name);
+          await run(["ip", "netns", "del", name]);
+        }),
+      );
+      for (const k of this.#keepers) {
+        try {
+          k.kill("SIGKILL");
+        } catch { /* killed with its namespace's processes */ }
+        await k.status;
+      }
+      this.#unregister();
+    })();
+    return this.#removal;
   }
 }
 
@@ -98,43 +131,55 @@ export class Topology {
  * it, which removed a concurrent run's router (it never has one) in the middle of its run.
  */
 function keeper(name: string): Deno.ChildProcess {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", name, "ip", "monitor", "link"],
+  const child = spawnChild(["ip", "netns", "exec", name, "ip", "monitor", "link"], {
     stdin: "null",
     stdout: "null",
     stderr: "null",
-  }).spawn();
+  });
   child.unref();
   return child;
 }
 
 async function killProcessesIn(name: string): Promise<void> {
   const pids = await run(["ip", "netns", "pids", name]);
-  for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
-    await run(["ip", "netns", "exec", name, "kill", "-KILL", pid]);
-  }
+  const list = pids.stdout.split(/\s+/).filter(Boolean);
+  if (list.length > 0) await run(["ip", "netns", "exec", name, "kill", "-KILL", ...list]);
 }
 
 /**
- * Namespaces of ours whose run is over: leftovers of a run that was killed. A run is over when
- * its process (the pid in the name) is gone; whether a namespace has processes in it says nothing,
- * since a live run's router namespace never has any, and one being set up has none yet (deleting
- * those broke concurrent runs: another run's path stopped forwarding mid-measurement).
+ * Whether process `pid` exists. `ip netns identify PID` opens /proc/PID/ns/net and fails when there
+ * is no such process; Deno itself would need --allow-all to look at /proc, and --allow-run for all
+ * programs to signal another process.
  */
-async function removeStale(): Promise<void> {
-  const list = await run(["ip", "netns", "list"]);
-  for (const line of list.stdout.split("\n")) {
-    const name = line.split(/\s+/)[0];
-    if (!name?.startsWith(PREFIX)) continue;
-    const pid = Number(name.split("-")[1]);
-    if (pid === Deno.pid || await processExists(pid)) continue;
-    await killProcessesIn(name);
-    await run(["ip", "netns", "del", name]);
-  }
-}
-
-/** `ip netns identify PID` reads /proc/PID/ns/net: it fails exactly when there is no such process. */
-async function processExists(pid: number): Promise<boolean> {
+export async function processAlive(pid: number): Promise<boolean> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   return (await run(["ip", "netns", "identify", String(pid)])).code === 0;
+}
+
+/** The pid a namespace name carries (tcpka-<pid>-<key>), or null for a name not of that form. */
+export function ownerPid(name: string): number | null {
+  const m = /^tcpka-(\d+)-/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Namespaces whose owner is gone: leftovers of a run killed with SIGKILL. Only the owner's death
+ * counts; a namespace with no process in it may belong to a concurrent run that has just created
+ * it and not yet started anything inside.
+ */
+export async function removeStale(): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await listOurNamespaces()) {
+    const pid = ownerPid(name);
+    if (pid === null || pid === Deno.pid || await processAlive(pid)) continue;
+    await killProcessesIn(name);
+    if ((await run(["ip", "netns", "del", name])).code === 0) removed.push(name);
+  }
+  return removed;
+}
+
+/** Names of our namespaces currently present. */
+async function listOurNamespaces(): Promise<string[]> {
+  const list = await run(["ip", "netns", "list"]);
+  return list.stdout.split("\n").map((l) => l.split(/\s+/)[0]).filter((n) => n?.startsWith(PREFIX));
 }

@@ -122,6 +122,7 @@ export async function querySockets(port: number, prefix: string[] = []): Promise
   ];
   let out: Deno.CommandOutput;
   try {
+    // Not a tracked child (lib/process would import back into this layer): ss ends in milliseconds.
     out = await new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
       .output();
   } catch (err) {

@@ -3,6 +3,8 @@
  * demo to run roles inside network namespaces, and by the tests to drive the CLI.
  */
 import type { TcpkaEvent } from "../events.ts";
+import { spawnChild } from "./shutdown.ts";
+import { eventFromJson } from "../report/json_view.ts";
 
 export interface EventProcessOptions {
   cwd?: string;
@@ -13,23 +15,25 @@ export interface EventProcessOptions {
 export class EventProcess {
   readonly child: Deno.ChildProcess;
   readonly events: TcpkaEvent[] = [];
+  /** The lines as written (the documented JSON shape); `events` are them read back. */
+  readonly lines: string[] = [];
   stderr = "";
   readonly done: Promise<{ code: number; events: TcpkaEvent[]; stderr: string }>;
   readonly #waiters: { test: (e: TcpkaEvent) => boolean; resolve: (e: TcpkaEvent) => void }[] = [];
 
   constructor(argv: string[], options: EventProcessOptions = {}) {
-    this.child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    this.child = spawnChild(argv, {
       cwd: options.cwd,
       env: { NO_COLOR: "1", ...options.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
     const readOut = readLines(this.child.stdout, (line) => {
       let event: TcpkaEvent;
       try {
-        event = JSON.parse(line) as TcpkaEvent;
+        event = eventFromJson(JSON.parse(line)) as unknown as TcpkaEvent;
+        this.lines.push(line);
       } catch {
         this.stderr += `(not JSON) ${line}\n`;
         return;

@@ -2,7 +2,7 @@
  * The human view of the event stream: one timestamped line per event; capture's packets one
  * aligned line each and its connection summaries a block each (packets.ts).
  */
-import type { EndReason, EventOf, TcpkaEvent } from "../events.ts";
+import { type EndReason, type EventOf, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import type { KeepAliveReport, KeepAliveValues } from "../keepalive/mod.ts";
 import { detectionTimeMs } from "../keepalive/settings.ts";
 import { formatClock, formatDuration } from "../duration.ts";
@@ -17,6 +17,7 @@ const END_REASON_TEXT: Record<EndReason, string> = {
   "timed-out": "timed out: the peer stopped answering (ETIMEDOUT)",
   "shutdown": "closed on shutdown",
   "echoed": "closed by us after the echo came back",
+  "unexpected-reply": "closed by us after a reply that was not the echo",
   "error": "failed",
 };
 
@@ -123,6 +124,15 @@ function formatBody(event: RoleEvent, style: Styler): string[] {
           })`,
         ),
       ];
+    case "unexpected-reply":
+      return [
+        style(
+          "red",
+          `#${event.id} unexpected reply (${event.bytes} bytes, round trip ${
+            formatDuration(event.rttMs)
+          }): ${JSON.stringify(event.text)}`,
+        ),
+      ];
     case "warning":
       return [style("yellow", `warning: ${event.message}`)];
     case "data":
@@ -133,8 +143,7 @@ function formatBody(event: RoleEvent, style: Styler): string[] {
       const text = `#${event.id} ${END_REASON_TEXT[event.reason]}${
         event.error && event.reason === "error" ? `: ${event.error}` : ""
       } (open ${formatDuration(event.durationMs)})`;
-      const failed = event.reason === "peer-reset" || event.reason === "timed-out" ||
-        event.reason === "error";
+      const failed = FAILED_REASONS.has(event.reason);
       return [failed ? style("red", text) : text];
     }
     case "summary":
@@ -198,7 +207,8 @@ function formatSummary(event: EventOf<"summary">, style: Styler): string {
     ? style("red", `, ${event.failedToConnect} failed to connect`)
     : "";
   const noun = event.role === "server" ? "accepted" : "opened";
+  const reset = event.resetBeforeAccept ? `, ${event.resetBeforeAccept} reset before accept` : "";
   return style("bold", "summary: ") +
     `${event.connections} connection${event.connections === 1 ? "" : "s"} ${noun}${failed}` +
-    (ended ? `; ended: ${ended}` : "");
+    reset + (ended ? `; ended: ${ended}` : "");
 }

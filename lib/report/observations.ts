@@ -3,6 +3,7 @@ import type { Observation } from "../observe/keepalive_observer.ts";
 import { LABEL_WIDTH } from "./human.ts";
 import { makeStyler, stdoutWantsColor, type Styler } from "./style.ts";
 import { writeLine } from "./output.ts";
+import { jsonLine } from "./json_view.ts";
 import { formatClock, formatDuration } from "../duration.ts";
 
 export function formatObservation(o: Observation, style: Styler, label?: string): string {
@@ -57,10 +58,20 @@ export function formatObservation(o: Observation, style: Styler, label?: string)
   }
 }
 
+/** The first line of `watch`: what is watched, how, and how to stop. */
+export function announceWatching(json: boolean, port: number, pollMs: number): void {
+  writeLine(
+    json
+      ? jsonLine({ type: "watching", time: Date.now(), port, pollMs })
+      : `watching TCP connections with port ${port} on either end (ss every ${pollMs}ms); ` +
+        "Ctrl-C to stop",
+  );
+}
+
 export function createObservationPrinter(json: boolean): (o: Observation) => void {
   const style = makeStyler(!json && stdoutWantsColor());
   return (o) => {
-    const text = json ? JSON.stringify(o) : formatObservation(o, style);
+    const text = json ? jsonLine(o) : formatObservation(o, style);
     writeLine(text);
   };
 }

@@ -4,9 +4,9 @@
  * event was a tenth of the time to open them. Whoever ends the process calls flushOutput() first.
  *
  * When the reader goes away (`tcpka demo | head`), a write fails with a broken pipe, often from a
- * timer where nobody could catch it. Output is then dropped and the listeners of
- * onReaderGone are told, so the command shuts down through its own path (children stopped,
- * namespaces removed), as on Ctrl-C, instead of dying with a stack trace and leaving them behind.
+ * timer where nobody could catch it. Output is then dropped and the listeners of onStdoutClosed
+ * are told (lib/process/shutdown.ts), so the command shuts down through the one shutdown path
+ * (children stopped, namespaces removed), as on Ctrl-C, instead of dying with a stack trace.
  */
 
 const encoder = new TextEncoder();
@@ -15,31 +15,37 @@ const FLUSH_AT_CHARS = 1 << 16;
 let pending: string[] = [];
 let pendingChars = 0;
 let scheduled = false;
+/** The reader went away (`tcpka demo | head -3`): what is written from now on goes nowhere. */
+let stdoutClosed = false;
+const closedListeners: (() => void)[] = [];
 
-let readerGone = false;
-const goneListeners = new Set<() => void>();
+/** Calls `listener` once, when the reader of stdout goes away. */
+export function onStdoutClosed(listener: () => void): void {
+  closedListeners.push(listener);
+}
 
 function writeAllSync(bytes: Uint8Array): void {
-  if (readerGone) return;
+  if (stdoutClosed) return;
   let written = 0;
   try {
     while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
   } catch (err) {
     if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
-    readerGone = true;
-    for (const listener of goneListeners) listener();
+    stdoutClosed = true;
+    for (const listener of closedListeners.splice(0)) listener();
   }
 }
 
-/** True once stdout's reader has gone away: nothing more will be shown. */
-export function stdoutReaderGone(): boolean {
-  return readerGone;
-}
-
-/** Calls `listener` when stdout's reader goes away; returns the function that unsubscribes. */
-export function onReaderGone(listener: () => void): () => void {
-  goneListeners.add(listener);
-  return () => goneListeners.delete(listener);
+/**
+ * Writes `text` as is (the caller adds the newline) to stderr now. A closed stderr is not an error worth dying of:
+ * the message simply has no reader.
+ */
+export function writeError(text: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(text));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+  }
 }
 
 /** Queues one line (without its newline). */

@@ -3,6 +3,7 @@ import type { TcpkaEvent } from "../events.ts";
 import { HumanView } from "./human.ts";
 import { makeStyler, stdoutWantsColor } from "./style.ts";
 import { writeLine, writeNow } from "./output.ts";
+import { jsonLine } from "./json_view.ts";
 
 export interface Reporter {
   emit(event: TcpkaEvent): void;
@@ -16,13 +17,21 @@ export interface ReporterOptions {
   label?: string;
   /** Overrides TTY detection (tests). */
   interactive?: boolean;
+  /**
+   * Where lines go instead of stdout, with the event's time (the demo's timeline orders them). A
+   * line may be given as a function: made when it is written (see time_order.ts).
+   */
+  write?: (line: string | (() => string), time: number) => void;
 }
 
 export function createReporter(options: ReporterOptions): Reporter {
+  const write = options.write;
   if (options.json) {
     return {
       emit: (event) =>
-        writeLine(JSON.stringify(options.label ? { source: options.label, ...event } : event)),
+        write
+          ? write(() => jsonLine(event, options.label), event.time)
+          : writeLine(jsonLine(event, options.label)),
       progress: () => {},
     };
   }
@@ -37,7 +46,7 @@ export function createReporter(options: ReporterOptions): Reporter {
   return {
     emit(event) {
       clearProgress();
-      for (const line of view.format(event)) writeLine(line);
+      for (const line of view.format(event)) write ? write(line, event.time) : writeLine(line);
     },
     progress(text) {
       if (!interactive) return;

@@ -8,7 +8,7 @@ import { PacketEvents } from "../capture/packet_events.ts";
 import { startTcpdump } from "../capture/tcpdump.ts";
 import type { FlowSummary } from "../flow/summary.ts";
 import type { LabeledPacket } from "../flow/tracker.ts";
-import { flushOutput } from "../report/output.ts";
+import { flushOutput, writeError } from "../report/output.ts";
 import type { Reporter } from "../report/reporter.ts";
 
 export interface CaptureConfig {
@@ -42,11 +42,26 @@ async function runRaw(config: CaptureConfig, signal: AbortSignal): Promise<numbe
     await tcpdump.child.status;
     // tcpdump's own stderr ("listening on …", packet counts) is part of its view.
     const text = tcpdump.stderr();
-    if (text) Deno.stderr.writeSync(new TextEncoder().encode(text));
+    if (text) writeError(text);
     return 0;
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", stop);
+  }
+}
+
+async function openWrite(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { write: true, create: true, truncate: true });
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound
+      ? "no such directory"
+      : err instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : err instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : (err as Error).message;
+    throw new RuntimeError(`cannot write ${path}: ${why}`);
   }
 }
 
@@ -147,14 +162,19 @@ async function captureLive(
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<AnalysisResult> {
-  const tcpdump = startTcpdump({
-    iface: config.iface,
-    filter: config.filter,
-    count: config.count ?? undefined,
-  });
-  const file = config.write
-    ? await Deno.open(config.write, { write: true, create: true, truncate: true })
-    : null;
+  // Before tcpdump starts: a file that cannot be written is the user's to fix, and nothing runs.
+  const file = config.write ? await openWrite(config.write) : null;
+  let tcpdump;
+  try {
+    tcpdump = startTcpdump({
+      iface: config.iface,
+      filter: config.filter,
+      count: config.count ?? undefined,
+    });
+  } catch (err) {
+    file?.close();
+    throw err;
+  }
   // Stopping tcpdump (rather than cancelling the stream) lets it flush what it has captured.
   const stop = () => tcpdump.stop();
   signal.addEventListener("abort", stop, { once: true });
@@ -169,8 +189,7 @@ async function captureLive(
       });
       // People are told on stderr (the event has no human line), so stdout keeps only packets.
       if (!config.json) {
-        const note = `capturing on ${config.iface}: ${config.filter} (Ctrl-C to stop)\n`;
-        Deno.stderr.writeSync(new TextEncoder().encode(note));
+        writeError(`capturing on ${config.iface}: ${config.filter} (Ctrl-C to stop)\n`);
       }
       flushOutput();
     });
@@ -178,7 +197,11 @@ async function captureLive(
       ? tcpdump.stdout.pipeThrough(
         new TransformStream({
           transform(chunk, controller) {
-            file.writeSync(chunk);
+            try {
+              file.writeSync(chunk);
+            } catch (err) {
+              throw new RuntimeError(`cannot write ${config.write}: ${(err as Error).message}`);
+            }
             controller.enqueue(chunk);
           },
         }),

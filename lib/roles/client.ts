@@ -2,17 +2,16 @@
  * The client role: opens connections, turns keep-alive on with the requested timings, reports what
  * the kernel says is in force, holds the connections idle and says how each one ended.
  */
-import { describeConnectError, RuntimeError } from "../errors.ts";
+import { RuntimeError } from "../errors.ts";
 import { type EndReason, FAILED_REASONS, type TcpkaEvent } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
 import { HeldConnections } from "./held.ts";
 import { ConnectWindow } from "./connect_window.ts";
-import { announceConnection, announceEnd } from "./connection_events.ts";
+import { announceConnection, announceEnd, refuseUnappliedTimings } from "./connection_events.ts";
+import { type ConnectFailure, connectWithin } from "./connect.ts";
 import { formatEndpoint } from "../ip.ts";
 import { formatDuration } from "../duration.ts";
 
-/** What to do when nobody listens: the client is usually run against `tcpka server`. */
-const REFUSED_HINT = "; start the server first ('tcpka server')";
 import type { Reporter } from "../report/reporter.ts";
 
 export interface ClientConfig {
@@ -25,6 +24,10 @@ export interface ClientConfig {
   /** Idle this long, then send `message` and wait for the echo (null = never send). */
   sendAfterMs: number | null;
   message: string;
+  /** Give up on a connect that gets no answer within this long. */
+  connectTimeoutMs: number;
+  /** Keep-alive on with the system's timings, accepted knowingly (no FFI needed). */
+  systemTimings: boolean;
   json: boolean;
 }
 
@@ -35,6 +38,7 @@ export async function runClient(
   signal?: AbortSignal,
 ): Promise<number> {
   const controller = await KeepAliveController.create();
+  refuseUnappliedTimings(controller, config.keepalive, "--system-timings");
   const target = formatEndpoint(config.host, config.port);
   const now = Date.now;
   reporter.emit({
@@ -74,22 +78,49 @@ export async function runClient(
       }),
     echo: (id, rttMs) =>
       reporter.emit({ type: "echo", time: now(), id, bytes: message.length, rttMs }),
+    unexpectedReply: (id, reply, rttMs) =>
+      reporter.emit({
+        type: "unexpected-reply",
+        time: now(),
+        id,
+        bytes: reply.length,
+        rttMs,
+        text: new TextDecoder().decode(reply),
+      }),
   }, controller.sockets);
 
   // Settles once the connection is held (or failed): what it costs while it idles is held's.
+  let fdLimitReported = false;
   const runOne = (id: number): Promise<void> =>
-    Deno.connect({ hostname: config.host, port: config.port }).then(
+    connectWithin(config.host, config.port, config.connectTimeoutMs, signal).then(
       (conn) =>
         held.hold(conn, id, announceConnection(reporter, controller, conn, id, config.keepalive)),
-      (err) => {
+      (err: ConnectFailure) => {
+        if (err.kind === "reset-after-handshake") {
+          // Established, then reset: a connection that ended, not one that failed to open.
+          ended["peer-reset"] = (ended["peer-reset"] ?? 0) + 1;
+          announceEnd(
+            reporter,
+            id,
+            { reason: "peer-reset", error: err.message },
+            performance.now(),
+          );
+          return;
+        }
         failedToConnect++;
         firstConnectError ??= err;
+        if (err.kind === "stopped") return;
+        // Thousands of connections can hit the limit: said once, counted in the summary.
+        if (err.kind === "fd-limit") {
+          if (fdLimitReported) return;
+          fdLimitReported = true;
+        }
         reporter.emit({
           type: "connect-failed",
           time: now(),
           id,
           remote: target,
-          error: describeConnectError(err, target, REFUSED_HINT),
+          error: err.message,
         });
       },
     );
@@ -112,8 +143,8 @@ export async function runClient(
     reporter.progress(null);
   }
 
-  if (failedToConnect === config.connections) {
-    throw new RuntimeError(describeConnectError(firstConnectError, target, REFUSED_HINT));
+  if (failedToConnect === config.connections && !signal?.aborted) {
+    throw new RuntimeError((firstConnectError as Error).message);
   }
   const summary: TcpkaEvent = {
     type: "summary",

@@ -3,6 +3,7 @@ import type { KeepAliveController, KeepAliveRequest } from "../keepalive/mod.ts"
 import type { Reporter } from "../report/reporter.ts";
 import type { SessionEnd } from "./session.ts";
 import { formatEndpoint } from "../ip.ts";
+import { RuntimeError } from "../errors.ts";
 
 /**
  * Reports the connection, applies keep-alive and reports what the kernel says is in force. Returns
@@ -25,6 +26,25 @@ export function announceConnection(
   const report = controller.apply(conn, request);
   reporter.emit({ type: "keepalive", time: Date.now(), id, report });
   return report.lookup?.handle;
+}
+
+/**
+ * Without a way to set them (no FFI, an OS without the options), requested keep-alive timings would
+ * silently be the system's (Linux: first probe after 2 hours): that is a failure to say, not a
+ * note. `acceptFlag` names the flag that accepts the system's timings instead.
+ */
+export function refuseUnappliedTimings(
+  controller: KeepAliveController,
+  request: KeepAliveRequest,
+  acceptFlag: string,
+): void {
+  const timings = request.idleMs !== undefined || request.intervalMs !== undefined ||
+    request.count !== undefined || request.userTimeoutMs !== undefined;
+  if (!request.enabled || !timings || controller.sockets) return;
+  throw new RuntimeError(
+    `the keep-alive timings asked for cannot be applied: ${controller.fallbackReason}; ` +
+      `run with that, or pass ${acceptFlag} to use the system's own`,
+  );
 }
 
 /** Reports how the connection ended; `connectedAt` is a performance.now() reading. */

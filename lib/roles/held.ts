@@ -15,7 +15,13 @@
 import type { EndReason } from "../events.ts";
 import { endReasonOf } from "../events.ts";
 import type { Readiness, ReadinessOwner, Sockets } from "../socket/mod.ts";
-import { holdSession, READ_BUFFER_BYTES, type SessionEnd, writeAll } from "./session.ts";
+import {
+  holdSession,
+  READ_BUFFER_BYTES,
+  REPLY_KEPT_BYTES,
+  type SessionEnd,
+  writeAll,
+} from "./session.ts";
 
 export interface HoldOptions {
   /** Close after this long; 0 = until the peer closes. */
@@ -34,6 +40,8 @@ export interface HoldEvents {
   data?(id: number, direction: "in" | "out", bytes: number): void;
   sent?(id: number): void;
   echo?(id: number, rttMs: number): void;
+  /** The reply to the message was not the message (a server that answers rather than echoes). */
+  unexpectedReply?(id: number, reply: Uint8Array, rttMs: number): void;
   /** Just before we close a connection whose hold expired (the server's --reset arms an RST). */
   beforeExpiry?(conn: Deno.TcpConn, id: number): void;
 }
@@ -200,9 +208,22 @@ export class HeldConnections implements ReadinessOwner {
     this.#events.data?.(id, "in", n);
     const exchange = this.#options.exchange;
     if (exchange && this.#flags[slot] & SENT) {
+      // Byte for byte against what was sent: only the same bytes back are an echo.
+      const expected = exchange.message;
+      const at = this.#echoed[slot];
+      const same = at + n <= expected.length &&
+        buf.subarray(0, n).every((b, i) => b === expected[at + i]);
+      const rttMs = performance.now() - this.#sentAt[slot];
+      if (!same) {
+        const reply = new Uint8Array(at + Math.min(n, REPLY_KEPT_BYTES));
+        reply.set(expected.subarray(0, at));
+        reply.set(buf.subarray(0, reply.length - at), at);
+        this.#events.unexpectedReply?.(id, reply, rttMs);
+        return this.#close(slot, "unexpected-reply");
+      }
       this.#echoed[slot] += n;
-      if (this.#echoed[slot] >= exchange.message.length) {
-        this.#events.echo?.(id, performance.now() - this.#sentAt[slot]);
+      if (this.#echoed[slot] >= expected.length) {
+        this.#events.echo?.(id, rttMs);
         return this.#close(slot, "echoed");
       }
     }
@@ -297,6 +318,7 @@ export class HeldConnections implements ReadinessOwner {
         ...exchange,
         onSent: () => events.sent?.(id),
         onEcho: (rttMs) => events.echo?.(id, rttMs),
+        onUnexpectedReply: (reply, rttMs) => events.unexpectedReply?.(id, reply, rttMs),
       },
     }).then((end) => this.#ended(id, end, connectedAt, conn), (err) => {
       this.failure ??= err;

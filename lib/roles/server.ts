@@ -7,7 +7,8 @@ import type { EndReason } from "../events.ts";
 import { KeepAliveController, type KeepAliveRequest } from "../keepalive/mod.ts";
 import { raiseBacklog } from "./backlog.ts";
 import { HeldConnections } from "./held.ts";
-import { announceConnection, announceEnd } from "./connection_events.ts";
+import { announceConnection, announceEnd, refuseUnappliedTimings } from "./connection_events.ts";
+import { AcceptFailures } from "./accept_failures.ts";
 import { formatEndpoint } from "../ip.ts";
 import type { Reporter } from "../report/reporter.ts";
 
@@ -27,7 +28,7 @@ export interface ServerConfig {
 /** Connections served per turn of the event loop while accepted ones are waiting. */
 const SERVE_SLICE = 64;
 
-function listenOrExplain(hostname: string, port: number): Deno.TcpListener {
+export function listenOrExplain(hostname: string, port: number): Deno.TcpListener {
   try {
     return Deno.listen({ hostname, port });
   } catch (err) {
@@ -54,6 +55,7 @@ export async function runServer(
   signal: AbortSignal,
 ): Promise<number> {
   const controller = await KeepAliveController.create();
+  if (config.keepalive) refuseUnappliedTimings(controller, config.keepalive, "--no-keepalive");
   const listener = listenOrExplain(config.host, config.port);
   // Before announcing the port, so a client that waits for it finds the deeper queue.
   const backlog = raiseBacklog(controller, listener);
@@ -75,6 +77,7 @@ export async function runServer(
   }
 
   const ended: Partial<Record<EndReason, number>> = {};
+  const acceptFailures = new AcceptFailures(reporter);
   let accepted = 0;
   // Connections accepted and not ended yet, the queued ones included (held.open counts only those
   // already handed over).
@@ -136,13 +139,10 @@ export async function runServer(
         conn = await listener.accept();
       } catch (err) {
         if (signal.aborted || err instanceof Deno.errors.BadResource) break;
-        // Per-connection accept failures (e.g. EMFILE) must not take the server down.
-        reporter.emit({
-          type: "warning",
-          time: now(),
-          message: `accept failed: ${(err as Error).message}`,
-        });
-        await new Promise((r) => setTimeout(r, 100));
+        // Per-connection accept failures must not take the server down; only running out of
+        // descriptors is worth pausing for (see accept_failures.ts).
+        const pauseMs = acceptFailures.record(err);
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         continue;
       }
       accepted++;
@@ -167,6 +167,7 @@ export async function runServer(
     role: "server",
     connections: accepted,
     failedToConnect: 0,
+    resetBeforeAccept: acceptFailures.resetBeforeAccept,
     ended,
   });
   return 0;

@@ -22,6 +22,8 @@ export interface SessionOptions {
     message: Uint8Array;
     onSent: () => void;
     onEcho: (rttMs: number) => void;
+    /** The reply differs from what was sent (a server that answers rather than echoes). */
+    onUnexpectedReply: (reply: Uint8Array, rttMs: number) => void;
   };
 }
 
@@ -31,6 +33,8 @@ export interface SessionEnd {
 }
 
 export const READ_BUFFER_BYTES = 512;
+/** Of a reply that is not the echo, this much is kept to show. */
+export const REPLY_KEPT_BYTES = 200;
 
 /**
  * One "abort" listener per signal, closing every session that shares it. Deno's EventTarget scans
@@ -72,7 +76,14 @@ export async function holdSession(
   const buf = new Uint8Array(READ_BUFFER_BYTES);
   const exchange = options.exchange;
   let sentAt = 0;
-  let echoed = 0;
+  // What came back after the message, compared with it byte for byte.
+  let reply: Uint8Array | null = null;
+  let replied = 0;
+  const unexpected = () => {
+    exchange!.onUnexpectedReply(reply!.subarray(0, replied), performance.now() - sentAt);
+    closeAs("unexpected-reply");
+    return { reason: "unexpected-reply" as const };
+  };
   let writeFailure: unknown = null;
   const sendTimer = exchange
     ? setTimeout(() => {
@@ -87,13 +98,22 @@ export async function holdSession(
     while (true) {
       const n = await conn.read(buf);
       if (n === null) {
+        if (replied > 0) return unexpected(); // part of a reply, then FIN
         closeAs("peer-closed");
         return { reason: "peer-closed" };
       }
       options.onData?.("in", n);
       if (exchange && sentAt > 0) {
-        echoed += n;
-        if (echoed >= exchange.message.length) {
+        const expected = exchange.message;
+        // Room for the message and then some, so that a different reply can be shown.
+        reply ??= new Uint8Array(Math.max(expected.length, REPLY_KEPT_BYTES));
+        const take = Math.min(n, reply.length - replied);
+        reply.set(buf.subarray(0, take), replied);
+        replied += take;
+        const same = replied <= expected.length &&
+          reply.subarray(0, replied).every((b, i) => b === expected[i]);
+        if (!same) return unexpected();
+        if (replied === expected.length) {
           exchange.onEcho(performance.now() - sentAt);
           closeAs("echoed");
           return { reason: "echoed" };

@@ -4,7 +4,7 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { observeKeepAlive } from "../observe/keepalive_observer.ts";
-import { createObservationPrinter } from "../report/observations.ts";
+import { announceWatching, createObservationPrinter } from "../report/observations.ts";
 
 export interface WatchConfig {
   port: number;
@@ -24,6 +24,8 @@ export async function runWatch(config: WatchConfig, signal: AbortSignal): Promis
   signal.addEventListener("abort", () => stop.abort(), { once: true });
   const timer = config.durationMs > 0 ? setTimeout(() => stop.abort(), config.durationMs) : 0;
   const print = createObservationPrinter(config.json);
+  // At once, so that an empty screen means "nothing yet", not "is it working?".
+  announceWatching(config.json, config.port, config.pollMs);
   try {
     for await (
       const o of observeKeepAlive({ port: config.port, pollMs: config.pollMs, signal: stop.signal })
