@@ -10,6 +10,7 @@
 import assert from "assert";
 import { eventsOf, exists, ROOT, runCli, startServer } from "./helpers/cli.ts";
 import type { TcpkaEvent } from "../lib/events.ts";
+import { eventFromJson } from "../lib/report/json_view.ts";
 
 const WINE_DIR = Deno.env.get("TCPKA_WINE_DIR") ?? `${ROOT}.wine`;
 const WINE_ENV = { WINEPREFIX: `${WINE_DIR}/prefix`, WINEDEBUG: "-all", NO_COLOR: "1" };
@@ -91,8 +92,13 @@ function wineArgs(args: string[]): string[] {
   return [denoExe, "run", "-q", "-P", "--no-prompt", "main.ts", ...args];
 }
 
+/** NDJSON in the schema's shape (docs/json.md) back to tcpka's events, as EventProcess reads it. */
 function parseEvents(stdout: string): TcpkaEvent[] {
-  return stdout.trim().split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return stdout.trim().split("\n").filter((l) => l.trim()).map(parseEvent);
+}
+
+function parseEvent(line: string): TcpkaEvent {
+  return eventFromJson(JSON.parse(line)) as unknown as TcpkaEvent;
 }
 
 /** One TCP segment from `tcpdump -nn -tt -x`: the text line and the decoded IPv4/TCP header. */
@@ -289,7 +295,7 @@ Deno.test({
           while ((nl = buffered.indexOf("\n")) >= 0) {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
-            if (line) events.push(JSON.parse(line));
+            if (line) events.push(parseEvent(line));
           }
           notify();
         },
